@@ -1,0 +1,197 @@
+"""``kubectl clusternet get``: list or fetch Clusternet objects with kubectl's output formats."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ...core.apis import AGE_COLUMN, ResourceType
+from ...core.errors import ApiError
+from ..context import AppContext
+from ..resources import Target, parse_targets, translate_missing_type
+
+__all__ = ["register"]
+
+
+def _columns(resource_type: ResourceType) -> tuple[Any, ...]:
+    return resource_type.printer_columns or (AGE_COLUMN,)
+
+
+def _query(selector: str | None, field_selector: str | None) -> list[tuple[str, str]]:
+    query: list[tuple[str, str]] = []
+    if selector:
+        query.append(("labelSelector", selector))
+    if field_selector:
+        query.append(("fieldSelector", field_selector))
+    return query
+
+
+def fetch(app: AppContext, target: Target, *, namespace: str | None, query: list[tuple[str, str]]) -> tuple[list[dict[str, Any]], str]:
+    """Objects of one target; NotFound for a named object is reported and skipped, as kubectl does.
+
+    Returns the items and the list's resourceVersion (for a following watch)."""
+    resource_type = target.resource_type
+    word = resource_type.plural
+    items: list[dict[str, Any]] = []
+    if target.names:
+        for name in target.names:
+            try:
+                items.append(app.client.get(resource_type.object_path(name, namespace)))
+            except ApiError as error:
+                translated = translate_missing_type(error, resource_type, word)
+                if translated is not error:
+                    raise translated from error
+                if error.status != 404:
+                    raise
+                app.env.err(f'Error from server (NotFound): {resource_type.group_resource} "{name}" not found')
+                app.fail_later()
+        return items, ""
+    try:
+        listing = app.client.get(resource_type.collection_path(namespace), query=query)
+    except ApiError as error:
+        raise translate_missing_type(error, resource_type, word) from error
+    kind = resource_type.kind
+    api_version = resource_type.api_version
+    for item in listing.get("items") or []:
+        # Lists omit apiVersion/kind on items; yaml and json output must show them, as kubectl does.
+        item.setdefault("apiVersion", api_version)
+        item.setdefault("kind", kind)
+        items.append(item)
+    return items, str((listing.get("metadata") or {}).get("resourceVersion") or "")
+
+
+def _watch(app: AppContext, target: Target, *, namespace: str | None, query: list[tuple[str, str]], resource_version: str,
+           output: str | None, all_namespaces: bool, no_headers: bool, header_printed: bool) -> None:
+    from ..printers import WatchTablePrinter, print_objects
+
+    resource_type = target.resource_type
+    params = list(query)
+    if target.names:
+        params.append(("fieldSelector", f"metadata.name={target.names[0]}"))
+    if resource_version:
+        params.append(("resourceVersion", resource_version))
+    table = None
+    if output in (None, "wide"):
+        table = WatchTablePrinter(
+            columns=_columns(resource_type),
+            wide=output == "wide",
+            namespaced=resource_type.namespaced,
+            all_namespaces=all_namespaces,
+            no_headers=no_headers or header_printed,
+            now=app.env.now,
+            out=app.env.stdout,
+        )
+    for event in app.client.watch(resource_type.collection_path(namespace), query=params):
+        obj = event.get("object") or {}
+        if event.get("type") == "BOOKMARK":
+            continue
+        obj.setdefault("apiVersion", resource_type.api_version)
+        obj.setdefault("kind", resource_type.kind)
+        if table is not None:
+            table.print(obj)
+        else:
+            print_objects(
+                [obj],
+                output=output,
+                columns=_columns(resource_type),
+                namespaced=resource_type.namespaced,
+                all_namespaces=all_namespaces,
+                name_prefix=resource_type.name_prefix,
+                no_headers=True,
+                now=app.env.now(),
+                out=app.env.stdout,
+                single=True,
+            )
+        app.env.stdout.flush()
+
+
+@click.command("get", context_settings={"ignore_unknown_options": False})
+@click.argument("args", nargs=-1)
+@click.option("-A", "--all-namespaces", is_flag=True, help="List the requested object(s) across all namespaces.")
+@click.option("-o", "--output", default=None, metavar="FORMAT",
+              help="Output format: json, yaml, name, wide, jsonpath=…, jsonpath-as-json=…, custom-columns=…, custom-columns-file=….")
+@click.option("-l", "--selector", default=None, help="Selector (label query) to filter on, e.g. -l key1=value1,key2=value2.")
+@click.option("--field-selector", default=None, help="Selector (field query) to filter on, e.g. --field-selector metadata.name=x.")
+@click.option("--no-headers", is_flag=True, help="Don't print headers (table and custom-columns output).")
+@click.option("--show-kind", is_flag=True, help="List the resource type for the requested object(s).")
+@click.option("-w", "--watch", is_flag=True, help="After listing/getting the requested object, watch for changes.")
+@click.option("--watch-only", is_flag=True, help="Watch for changes to the requested object(s), without listing/getting first.")
+@click.pass_obj
+def get_command(app: AppContext, args: tuple[str, ...], all_namespaces: bool, output: str | None, selector: str | None,
+                field_selector: str | None, no_headers: bool, show_kind: bool, watch: bool, watch_only: bool) -> None:
+    """Display one or many Clusternet resources.
+
+    \b
+    Examples:
+      # List all clusters of the fleet
+      kubectl clusternet get mcls -A
+      # List every Clusternet object in a namespace
+      kubectl clusternet get clusternet -n clusternet-xxxxx
+      # Show one Subscription as YAML
+      kubectl clusternet get sub app -o yaml
+    """
+    from ..printers import no_resources_message, print_objects
+
+    if output is not None and not output.strip():
+        output = None
+    targets = parse_targets(args, command="get")
+    if (watch or watch_only) and len(targets) > 1:
+        raise click.UsageError("you may only specify a single resource type")
+    query = _query(selector, field_selector)
+    several_types = len(targets) > 1
+    single = len(targets) == 1 and len(targets[0].names) == 1
+    collected: list[dict[str, Any]] = []
+    printed_any = False
+    for target in targets:
+        resource_type = target.resource_type
+        namespace = None if (all_namespaces and not target.names) else (app.namespace if resource_type.namespaced else None)
+        if not resource_type.namespaced:
+            namespace = None
+        items: list[dict[str, Any]] = []
+        resource_version = ""
+        if not watch_only:
+            items, resource_version = fetch(app, target, namespace=namespace, query=query)
+        lists_whole = output is not None and output.split("=", 1)[0] in ("json", "yaml", "jsonpath", "jsonpath-as-json")
+        if lists_whole and several_types:
+            collected.extend(items)
+            continue
+        if items:
+            if printed_any and output in (None, "wide"):
+                app.env.out()
+            print_objects(
+                items,
+                output=output,
+                columns=_columns(resource_type),
+                namespaced=resource_type.namespaced,
+                all_namespaces=all_namespaces and resource_type.namespaced and not target.names,
+                name_prefix=resource_type.name_prefix,
+                no_headers=no_headers,
+                show_kind=show_kind or several_types,
+                now=app.env.now(),
+                out=app.env.stdout,
+                single=single,
+            )
+            printed_any = True
+        elif lists_whole and not target.names and not watch_only:
+            print_objects([], output=output, columns=_columns(resource_type), namespaced=resource_type.namespaced,
+                          all_namespaces=all_namespaces, name_prefix=resource_type.name_prefix,
+                          no_headers=no_headers, now=app.env.now(), out=app.env.stdout, single=False)
+            printed_any = True
+        if watch or watch_only:
+            app.env.stdout.flush()
+            _watch(app, target, namespace=namespace, query=query, resource_version=resource_version, output=output,
+                   all_namespaces=all_namespaces, no_headers=no_headers, header_printed=bool(items) and output in (None, "wide"))
+    if collected or (several_types and output is not None and not printed_any and output.split("=", 1)[0] in ("json", "yaml", "jsonpath", "jsonpath-as-json")):
+        first = targets[0].resource_type
+        print_objects(collected, output=output, columns=_columns(first), namespaced=first.namespaced,
+                      all_namespaces=all_namespaces, name_prefix=first.name_prefix, no_headers=no_headers,
+                      now=app.env.now(), out=app.env.stdout, single=False)
+        printed_any = True
+    if not printed_any and not any(t.names for t in targets) and not (watch or watch_only):
+        namespaced = any(t.resource_type.namespaced for t in targets)
+        app.env.err(no_resources_message(app.namespace if namespaced and not all_namespaces else None, all_namespaces))
+
+
+def register(group: click.Group) -> None:
+    group.add_command(get_command)

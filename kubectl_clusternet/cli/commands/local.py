@@ -1,0 +1,99 @@
+"""``kubectl clusternet local up|status|down``: a real local fleet (parent + children) for trying things out."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import click
+
+from ..context import AppContext
+
+__all__ = ["register"]
+
+
+def _fleet_dir(app: AppContext, directory: str | None) -> Path:
+    from ...localfleet import default_dir
+
+    return Path(directory).expanduser().resolve() if directory else default_dir()
+
+
+def _describe_fleet(app: AppContext, state: object) -> None:
+    parent = state.parent  # type: ignore[attr-defined]
+    children = state.children  # type: ignore[attr-defined]
+    app.env.out(f"parent     {parent.server}   kubeconfig: {parent.kubeconfig}")
+    for child in children:
+        app.env.out(f"{child.name:<10} {child.server}   kubeconfig: {child.kubeconfig}")
+
+
+@click.group("local")
+def local_group() -> None:
+    """Run a local fleet of real control planes (etcd, kube-apiserver, kube-controller-manager) on loopback."""
+
+
+@local_group.command("up")
+@click.option("--children", default=2, show_default=True, type=click.IntRange(1, 20), help="How many child clusters.")
+@click.option("--dir", "directory", default=None, help="State directory (kubeconfigs, logs, data).")
+@click.pass_obj
+def up_command(app: AppContext, children: int, directory: str | None) -> None:
+    """Start a parent and N child clusters on loopback, install the hub objects into the parent, and return
+    with everything running in the background.
+
+    \b
+    Examples:
+      kubectl clusternet local up
+      kubectl clusternet local up --children 3 --dir /tmp/fleet
+    """
+    from ... import localfleet
+    from .hub import install_hub
+
+    fleet_dir = _fleet_dir(app, directory)
+    state, started_now = localfleet.up(fleet_dir, children=children, progress=lambda line: app.env.err(line))
+    if not started_now:
+        app.env.out(f"A local fleet is already running in {fleet_dir}:")
+        _describe_fleet(app, state)
+        return
+    parent_app = AppContext(env=app.env, flags=replace(app.flags, kubeconfig=str(state.parent.kubeconfig), context=None))
+    try:
+        install_hub(parent_app)
+    finally:
+        parent_app.close()
+    app.env.out("")
+    app.env.out(f"Local fleet running in {fleet_dir}:")
+    _describe_fleet(app, state)
+    app.env.out("")
+    app.env.out(f"Try: kubectl clusternet --kubeconfig {state.parent.kubeconfig} get mcls -A")
+    app.env.out("Stop it with: kubectl clusternet local down" + (f" --dir {fleet_dir}" if directory else ""))
+
+
+@local_group.command("status")
+@click.option("--dir", "directory", default=None, help="State directory of the fleet.")
+@click.pass_obj
+def status_command(app: AppContext, directory: str | None) -> None:
+    """Show the local fleet and whether its processes run."""
+    from ... import localfleet
+
+    fleet_dir = _fleet_dir(app, directory)
+    state = localfleet.status(fleet_dir)
+    if state is None:
+        app.env.err(f"No local fleet is running in {fleet_dir}.")
+        app.fail_later()
+        return
+    app.env.out(f"Local fleet in {fleet_dir}:")
+    _describe_fleet(app, state)
+
+
+@local_group.command("down")
+@click.option("--dir", "directory", default=None, help="State directory of the fleet.")
+@click.pass_obj
+def down_command(app: AppContext, directory: str | None) -> None:
+    """Stop every process the local fleet started (and only those) and remove its state."""
+    from ... import localfleet
+
+    fleet_dir = _fleet_dir(app, directory)
+    stopped = localfleet.down(fleet_dir, progress=lambda line: app.env.err(line))
+    app.env.out(f"Stopped {stopped} process{'es' if stopped != 1 else ''}; removed {fleet_dir}.")
+
+
+def register(group: click.Group) -> None:
+    group.add_command(local_group)

@@ -1,0 +1,113 @@
+"""Entry point of ``kubectl clusternet``: global flags, the command tree, and one place that turns every
+failure into kubectl's ``error: …`` line and exit code."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Sequence
+
+import click
+
+from ..core.errors import ClusternetError
+from .context import AppContext
+from .env import Environment
+from .globalflags import OPTIONS_HELP, split_global_flags
+
+__all__ = ["main", "cli", "PROG_NAME"]
+
+PROG_NAME = "kubectl clusternet"
+EXIT_INTERRUPTED = 130
+
+_EPILOG = 'Use "kubectl clusternet options" for a list of global command-line options (applies to all commands).'
+
+
+class _Group(click.Group):
+    """Lists commands in the order they were added, like kubectl's help, not alphabetically."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+
+@click.group(
+    cls=_Group,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
+    epilog=_EPILOG,
+)
+def cli() -> None:
+    """kubectl clusternet manages many Kubernetes clusters from one parent cluster, compatible with Clusternet.
+
+    Register child clusters behind NAT with bootstrap tokens, see the fleet, reach any child through the parent,
+    and deploy once to many clusters with Subscriptions and per-cluster overrides.
+    """
+
+
+@cli.command("options")
+def options_command() -> None:
+    """Print the list of flags inherited by all commands."""
+    click.get_current_context().find_object(AppContext).env.out(OPTIONS_HELP)  # type: ignore[union-attr]
+
+
+def _register_commands() -> None:
+    from .commands import delete, describe, get, hub, local, version
+
+    for module in (get, describe, delete, hub, local, version):
+        module.register(cli)
+    cli.add_command(cli.commands.pop("options"))  # keep "options" last in help
+
+
+_register_commands()
+
+
+def _usage_hint(error: click.UsageError) -> str:
+    ctx = error.ctx
+    path = ctx.command_path if ctx is not None else PROG_NAME
+    return f"See '{path} --help' for usage."
+
+
+def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> int:
+    """Run the CLI; return the exit code (0 ok, 1 error, 130 interrupted)."""
+    env = env or Environment()
+    args = list(sys.argv[1:] if argv is None else argv)
+    verbosity = 0
+    app: AppContext | None = None
+    try:
+        flags, rest = split_global_flags(args)
+        verbosity = flags.verbosity
+        app = AppContext(env=env, flags=flags)
+        result = cli.main(args=rest, prog_name=PROG_NAME, standalone_mode=False, obj=app)
+        if isinstance(result, int) and result:
+            return result
+        return app.exit_code
+    except click.exceptions.Exit as done:
+        return int(done.exit_code)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        env.err("")
+        return EXIT_INTERRUPTED
+    except click.UsageError as error:
+        env.err(f"error: {error.format_message()}")
+        env.err(_usage_hint(error))
+        return 1
+    except click.ClickException as error:
+        env.err(f"error: {error.format_message()}")
+        return 1
+    except ClusternetError as error:
+        if verbosity >= 6:
+            traceback.print_exc(file=env.stderr)
+        env.err(error.display())
+        return error.exit_code
+    except BrokenPipeError:
+        return 1
+    except Exception as error:  # the last line of defence: never a bare traceback for a user
+        if verbosity >= 6:
+            traceback.print_exc(file=env.stderr)
+        env.err(f"error: {error}")
+        return 1
+    finally:
+        if app is not None:
+            app.close()
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
