@@ -10,8 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from typing import TYPE_CHECKING
+
 from ..core.errors import UsageError
-from ..core.kube.kubeconfig import ConfigOverrides
+
+if TYPE_CHECKING:
+    from ..core.kube.kubeconfig import ConfigOverrides
 
 __all__ = ["GlobalFlags", "split_global_flags", "OPTIONS_HELP"]
 
@@ -105,6 +109,8 @@ class GlobalFlags:
     clusternet_as_groups: tuple[str, ...] = field(default_factory=tuple)
 
     def overrides(self) -> ConfigOverrides:
+        from ..core.kube.kubeconfig import ConfigOverrides
+
         return ConfigOverrides(
             kubeconfig=self.kubeconfig,
             context=self.context,
@@ -122,6 +128,8 @@ class GlobalFlags:
             client_key=self.client_key,
             tls_server_name=self.tls_server_name,
             request_timeout=self.request_timeout,
+            username=self.username,
+            password=self.password,
         )
 
 

@@ -22,11 +22,31 @@ EXIT_INTERRUPTED = 130
 _EPILOG = 'Use "kubectl clusternet options" for a list of global command-line options (applies to all commands).'
 
 
+# Command name -> module under kubectl_clusternet.cli.commands. Modules load only when their command runs, so
+# `version --client`, `--help` and completion stay fast.
+_LAZY_COMMANDS = {
+    "get": "get",
+    "describe": "describe",
+    "delete": "delete",
+    "hub": "hub",
+    "local": "local",
+    "version": "version",
+}
+
+
 class _Group(click.Group):
-    """Lists commands in the order they were added, like kubectl's help, not alphabetically."""
+    """Loads subcommands lazily and lists them in kubectl's order, not alphabetically."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(self.commands)
+        return [*_LAZY_COMMANDS, *(name for name in self.commands if name not in _LAZY_COMMANDS)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in _LAZY_COMMANDS and cmd_name not in self.commands:
+            import importlib
+
+            module = importlib.import_module(f"{__package__}.commands.{_LAZY_COMMANDS[cmd_name]}")
+            self.add_command(module.COMMAND, cmd_name)
+        return self.commands.get(cmd_name)
 
 
 @click.group(
@@ -46,17 +66,6 @@ def cli() -> None:
 def options_command() -> None:
     """Print the list of flags inherited by all commands."""
     click.get_current_context().find_object(AppContext).env.out(OPTIONS_HELP)  # type: ignore[union-attr]
-
-
-def _register_commands() -> None:
-    from .commands import delete, describe, get, hub, local, version
-
-    for module in (get, describe, delete, hub, local, version):
-        module.register(cli)
-    cli.add_command(cli.commands.pop("options"))  # keep "options" last in help
-
-
-_register_commands()
 
 
 def _usage_hint(error: click.UsageError) -> str:

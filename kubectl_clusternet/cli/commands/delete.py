@@ -11,7 +11,7 @@ from ...core.errors import ApiError, UsageError
 from ..context import AppContext
 from ..resources import parse_targets, translate_missing_type
 
-__all__ = ["register"]
+__all__ = ["COMMAND"]
 
 _POLL_SECONDS = 0.2
 
@@ -120,5 +120,4 @@ def delete_command(app: AppContext, args: tuple[str, ...], all_namespaces: bool,
                                              all_namespaces))
 
 
-def register(group: click.Group) -> None:
-    group.add_command(delete_command)
+COMMAND = delete_command

@@ -14,7 +14,7 @@ from ...core.errors import ApiError
 from ..context import AppContext
 from ..resources import parse_targets, translate_missing_type
 
-__all__ = ["register", "describe_object", "field_title"]
+__all__ = ["COMMAND", "describe_object", "field_title"]
 
 _SKIPPED_METADATA = {"name", "namespace", "labels", "annotations", "managedFields"}
 
@@ -170,5 +170,4 @@ def describe_command(app: AppContext, args: tuple[str, ...], all_namespaces: boo
         app.env.err(no_resources_message(app.namespace if namespaced and not all_namespaces else None, all_namespaces))
 
 
-def register(group: click.Group) -> None:
-    group.add_command(describe_command)
+COMMAND = describe_command

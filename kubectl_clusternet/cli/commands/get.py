@@ -11,7 +11,7 @@ from ...core.errors import ApiError
 from ..context import AppContext
 from ..resources import Target, parse_targets, translate_missing_type
 
-__all__ = ["register"]
+__all__ = ["COMMAND"]
 
 
 def _columns(resource_type: ResourceType) -> tuple[Any, ...]:
@@ -193,5 +193,4 @@ def get_command(app: AppContext, args: tuple[str, ...], all_namespaces: bool, ou
         app.env.err(no_resources_message(app.namespace if namespaced and not all_namespaces else None, all_namespaces))
 
 
-def register(group: click.Group) -> None:
-    group.add_command(get_command)
+COMMAND = get_command

@@ -6,7 +6,7 @@ import click
 
 from ..context import AppContext
 
-__all__ = ["register", "install_hub"]
+__all__ = ["COMMAND", "install_hub"]
 
 
 def install_hub(app: AppContext, *, dry_run: str = "none") -> None:
@@ -50,5 +50,4 @@ def install_command(app: AppContext, dry_run: str) -> None:
     install_hub(app, dry_run=dry_run)
 
 
-def register(group: click.Group) -> None:
-    group.add_command(hub_group)
+COMMAND = hub_group

@@ -9,7 +9,7 @@ import click
 
 from ..context import AppContext
 
-__all__ = ["register"]
+__all__ = ["COMMAND"]
 
 
 def _fleet_dir(app: AppContext, directory: str | None) -> Path:
@@ -68,19 +68,37 @@ def up_command(app: AppContext, children: int, directory: str | None) -> None:
 
 @local_group.command("status")
 @click.option("--dir", "directory", default=None, help="State directory of the fleet.")
+@click.option("--kubeconfig-path", "kubeconfig_of", default=None, metavar="CLUSTER",
+              help="Print only the kubeconfig path of CLUSTER (parent, child-1, …), for scripts.")
 @click.pass_obj
-def status_command(app: AppContext, directory: str | None) -> None:
+def status_command(app: AppContext, directory: str | None, kubeconfig_of: str | None) -> None:
     """Show the local fleet and whether its processes run."""
     from ... import localfleet
+    from ...core.errors import LocalFleetError
 
     fleet_dir = _fleet_dir(app, directory)
     state = localfleet.status(fleet_dir)
     if state is None:
-        app.env.err(f"No local fleet is running in {fleet_dir}.")
-        app.fail_later()
+        raise LocalFleetError(f"no local fleet is running in {fleet_dir} (start one with: kubectl clusternet local up)")
+    if kubeconfig_of:
+        clusters = {c.name: c for c in [state.parent, *state.children]}
+        if kubeconfig_of not in clusters:
+            raise LocalFleetError(f"no cluster {kubeconfig_of!r} in the local fleet (have: {', '.join(clusters)})")
+        app.env.out(str(clusters[kubeconfig_of].kubeconfig))
         return
     app.env.out(f"Local fleet in {fleet_dir}:")
     _describe_fleet(app, state)
+
+
+@local_group.command("binaries")
+@click.pass_obj
+def binaries_command(app: AppContext) -> None:
+    """Find the control-plane binaries, or build them once from Debian's kubernetes sources (about 9 minutes)."""
+    from ...localfleet.binaries import ensure_binaries
+
+    binaries = ensure_binaries(lambda line: app.env.err(line))
+    for name, path in sorted(vars(binaries).items()):
+        app.env.out(f"{name:<24} {path}")
 
 
 @local_group.command("down")
@@ -95,5 +113,4 @@ def down_command(app: AppContext, directory: str | None) -> None:
     app.env.out(f"Stopped {stopped} process{'es' if stopped != 1 else ''}; removed {fleet_dir}.")
 
 
-def register(group: click.Group) -> None:
-    group.add_command(local_group)
+COMMAND = local_group

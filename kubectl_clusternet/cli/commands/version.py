@@ -11,7 +11,7 @@ import click
 from ... import __version__
 from ..context import AppContext
 
-__all__ = ["register", "client_version_info"]
+__all__ = ["COMMAND", "client_version_info"]
 
 
 def client_version_info() -> dict[str, str]:
@@ -54,5 +54,4 @@ def version_command(app: AppContext, client_only: bool, output: str | None) -> N
         raise server_error
 
 
-def register(group: click.Group) -> None:
-    group.add_command(version_command)
+COMMAND = version_command
