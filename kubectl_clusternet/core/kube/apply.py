@@ -80,5 +80,7 @@ def wait_for_crds(client: RestClient, names: list[str], *, timeout: float) -> No
             if any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions):
                 break
             if time.monotonic() >= deadline:
-                raise ClusternetError(f"timed out waiting for CustomResourceDefinition {name} to be established")
+                raise ClusternetError(
+                    f"timed out waiting for CustomResourceDefinition {name} to be established"
+                )
             time.sleep(0.1)

@@ -25,7 +25,14 @@ from typing import Any
 from ..errors import ApiError, ConfigError, ConnectionFailed
 from .kubeconfig import ResolvedConfig
 
-__all__ = ["Connection", "RestClient", "connection_from_config", "QueryParams"]
+__all__ = [
+    "Connection",
+    "RestClient",
+    "connection_from_config",
+    "token_connection",
+    "error_from_response",
+    "QueryParams",
+]
 
 QueryParams = Mapping[str, str] | Sequence[tuple[str, str]]
 JSON_CONTENT = "application/json"
@@ -113,7 +120,7 @@ def _run_exec_plugin(spec: Mapping[str, Any], server: str) -> dict[str, Any]:
         )
     except FileNotFoundError as exc:
         hint = spec.get("installHint")
-        message = f'exec: executable {command} not found'
+        message = f"exec: executable {command} not found"
         raise ConfigError(message + (f"\n\n{hint}" if hint else "")) from exc
     except subprocess.TimeoutExpired as exc:
         raise ConfigError(f"exec plugin {command} timed out") from exc
@@ -180,7 +187,9 @@ def connection_from_config(resolved: ResolvedConfig) -> Connection:
                 try:
                     context.load_verify_locations(cadata=ca_pem.decode())
                 except (ssl.SSLError, ValueError) as exc:
-                    raise ConfigError(f"invalid certificate authority for cluster {resolved.cluster_name!r}") from exc
+                    raise ConfigError(
+                        f"invalid certificate authority for cluster {resolved.cluster_name!r}"
+                    ) from exc
         cert_pem = _data_or_file(user, "client-certificate")
         key_pem = _data_or_file(user, "client-key")
         if exec_status.get("clientCertificateData") and exec_status.get("clientKeyData"):
@@ -226,6 +235,27 @@ def connection_from_config(resolved: ResolvedConfig) -> Connection:
     return connection
 
 
+def error_from_response(status: int, raw: bytes) -> ApiError:
+    """An ApiError carrying the server's Status message and reason, as kubectl reports them."""
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and body.get("kind") == "Status":
+        reason = str(body.get("reason") or "")
+        message = str(body.get("message") or "")
+        return ApiError(
+            message or f"the server responded with status {status}", status=status, reason=reason, body=body
+        )
+    text = raw.decode(errors="replace").strip()
+    reason = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 503: "ServiceUnavailable"}.get(
+        status, ""
+    )
+    return ApiError(
+        text or f"the server responded with status {status}", status=status, reason=reason, body=text
+    )
+
+
 class _ServerNameHTTPSConnection(http.client.HTTPSConnection):
     """Dial one host but check the certificate (and send SNI) for ``tls-server-name``, as client-go does."""
 
@@ -239,6 +269,28 @@ class _ServerNameHTTPSConnection(http.client.HTTPSConnection):
     def connect(self) -> None:
         sock = socket.create_connection((self.host, self.port), self.timeout)
         self.sock = self._server_name_context.wrap_socket(sock, server_hostname=self._server_name)
+
+
+def token_connection(
+    server: str, token: str | None, ca_pem: bytes | None, *, insecure: bool = False
+) -> Connection:
+    """A Connection from a server URL, a bearer token and a CA: how agents and the hub reach a cluster."""
+    user: dict[str, Any] = {"token": token} if token else {}
+    cluster: dict[str, Any] = {"server": server}
+    if insecure:
+        cluster["insecure-skip-tls-verify"] = True
+    elif ca_pem:
+        cluster["certificate-authority-data"] = base64.b64encode(ca_pem).decode()
+    resolved = ResolvedConfig(
+        context_name="",
+        cluster_name="",
+        user_name="",
+        namespace="default",
+        namespace_explicit=False,
+        cluster=cluster,
+        user=user,
+    )
+    return connection_from_config(resolved)
 
 
 class RestClient:
@@ -305,7 +357,7 @@ class RestClient:
                 raise ConnectionFailed(
                     f"Unable to connect to the server: tls: failed to verify certificate: {exc.verify_message}"
                 ) from exc
-            except (TimeoutError, socket.timeout) as exc:
+            except TimeoutError as exc:
                 conn.close()
                 self._conn = None
                 raise ConnectionFailed(
@@ -332,19 +384,7 @@ class RestClient:
 
     @staticmethod
     def _error_from(status: int, raw: bytes) -> ApiError:
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            body = None
-        if isinstance(body, dict) and body.get("kind") == "Status":
-            reason = str(body.get("reason") or "")
-            message = str(body.get("message") or "")
-            return ApiError(message or f"the server responded with status {status}", status=status, reason=reason, body=body)
-        text = raw.decode(errors="replace").strip()
-        reason = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 503: "ServiceUnavailable"}.get(status, "")
-        return ApiError(
-            text or f"the server responded with status {status}", status=status, reason=reason, body=text
-        )
+        return error_from_response(status, raw)
 
     # -- verbs ----------------------------------------------------------------------------------------
     def request(
@@ -386,7 +426,9 @@ class RestClient:
         try:
             return json.loads(data)
         except ValueError as exc:
-            raise ApiError(f"the server returned a body that is not JSON: {data[:200]!r}", status=response.status) from exc
+            raise ApiError(
+                f"the server returned a body that is not JSON: {data[:200]!r}", status=response.status
+            ) from exc
 
     def get(self, path: str, *, query: QueryParams | None = None, accept: str = JSON_CONTENT) -> Any:
         return self.request("GET", path, query=query, accept=accept)
@@ -407,14 +449,18 @@ class RestClient:
     ) -> Any:
         return self.request("PATCH", path, body=body, content_type=patch_type, query=query)
 
-    def apply(self, path: str, body: Any, *, field_manager: str, force: bool = False, dry_run: bool = False) -> Any:
+    def apply(
+        self, path: str, body: Any, *, field_manager: str, force: bool = False, dry_run: bool = False
+    ) -> Any:
         """Server-side apply: a PATCH with the apply content type (JSON is valid YAML)."""
         query = [("fieldManager", field_manager)]
         if force:
             query.append(("force", "true"))
         if dry_run:
             query.append(("dryRun", "All"))
-        return self.request("PATCH", path, body=body, content_type="application/apply-patch+yaml", query=query)
+        return self.request(
+            "PATCH", path, body=body, content_type="application/apply-patch+yaml", query=query
+        )
 
     def delete(self, path: str, *, query: QueryParams | None = None, body: Any = None) -> Any:
         return self.request("DELETE", path, query=query, body=body)
