@@ -8,10 +8,15 @@ cache=${1:?usage: build_k8s.sh CACHE_DIR}
 mkdir -p "$cache/src" "$cache/bin"
 say() { printf '[build] %s\n' "$*"; }
 binaries=(kube-apiserver kube-controller-manager)
+# Names what went into the binaries; bin/.recipe must match it or they are rebuilt. binaries.py reads
+# this line too, so binaries from an older recipe are never used.
+recipe=1.20.2+reflect2-1.0.2
+reflect2_src=/usr/share/gocode/src/github.com/modern-go/reflect2
 
 built() {
   local b
   for b in "${binaries[@]}"; do [ -x "$cache/bin/$b" ] || return 1; done
+  [ "$(cat "$cache/bin/.recipe" 2>/dev/null)" = "$recipe" ]
 }
 
 exec 9>"$cache/.build.lock"
@@ -34,6 +39,7 @@ need_pkgs=()
 [ -x /usr/lib/go-1.19/bin/go ] || need_pkgs+=(golang-1.19-go)
 command -v etcd >/dev/null || need_pkgs+=(etcd-server)
 command -v rsync >/dev/null || need_pkgs+=(rsync)
+[ -e "$reflect2_src/go_above_118.go" ] || need_pkgs+=(golang-github-modern-go-reflect2-dev)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   say "installing ${need_pkgs[*]}"
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
@@ -63,6 +69,14 @@ if [ ! -d tree/cmd/kube-apiserver ]; then
   tar -xzf "$orig" -C tree --strip-components=1
 fi
 cd tree
+# Kubernetes 1.20 vendors reflect2 1.0.1, whose map iteration segfaults when built with Go >= 1.18
+# (kube-apiserver dies on the first custom resource it decodes). 1.0.2 fixes it and keeps the API.
+vendored=vendor/github.com/modern-go/reflect2
+if [ ! -e "$vendored/go_above_118.go" ]; then
+  say "replacing the vendored reflect2 1.0.1 with Debian's 1.0.2 (1.0.1 crashes under Go 1.19)"
+  rm -f "$vendored"/*.go "$vendored"/*.s
+  cp "$reflect2_src"/*.go "$reflect2_src"/*.s "$vendored"/
+fi
 mkdir -p .go/src/k8s.io
 [ -e .go/src/k8s.io/kubernetes ] || ln -s ../../.. .go/src/k8s.io/kubernetes
 cd .go/src/k8s.io/kubernetes
@@ -77,4 +91,5 @@ for b in "${binaries[@]}"; do
   install -m 0755 "_output/bin/$b" "$cache/bin/.$b.tmp"
   mv -f "$cache/bin/.$b.tmp" "$cache/bin/$b"
 done
+printf '%s\n' "$recipe" > "$cache/bin/.recipe"
 say "done: $cache/bin"
