@@ -30,10 +30,15 @@ __all__ = [
     "render_template",
     "evaluate_column",
     "relaxed_expression",
+    "compile_column",
+    "result_text",
     "go_json",
     "go_sprint",
     "go_float",
     "go_type_name",
+    "go_quote",
+    "go_syntax",
+    "as_kubectl_number",
 ]
 
 
@@ -168,6 +173,56 @@ def _write_json(value: Any, indent: str | None, depth: int, parts: list[str]) ->
         raise ClusternetError(f"json: unsupported type: {type(value).__name__}")
 
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def as_kubectl_number(value: Any) -> Any:
+    """A whole float as the int64 kubectl would hold: Go writes ``2.0`` as ``2`` in JSON and kubectl decodes
+    whole numbers as int64, so a Python ``2.0`` must compare and print like the integer ``2``."""
+    if isinstance(value, float) and value.is_integer() and _INT64_MIN <= value <= _INT64_MAX:
+        return int(value)
+    return value
+
+
+def go_quote(text: str) -> str:
+    """Go's ``%q`` / strconv.Quote: printable characters kept, the rest escaped Go-style."""
+    pieces = ['"']
+    for char in text:
+        code = ord(char)
+        if char in ('"', "\\"):
+            pieces.append("\\" + char)
+        elif char in _QUOTE_ESCAPES:
+            pieces.append(_QUOTE_ESCAPES[char])
+        elif char.isprintable():
+            pieces.append(char)
+        elif code < 0x80:
+            pieces.append(f"\\x{code:02x}")
+        elif code < 0x10000:
+            pieces.append(f"\\u{code:04x}")
+        else:
+            pieces.append(f"\\U{code:08x}")
+    pieces.append('"')
+    return "".join(pieces)
+
+
+_QUOTE_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
+
+
+def go_syntax(value: Any) -> str:
+    """``%#v`` of unstructured data, as kubectl dumps the object in a jsonpath execution error."""
+    value = as_kubectl_number(value)
+    if value is None:
+        return "interface {}(nil)"
+    if isinstance(value, str):
+        return go_quote(value)
+    if isinstance(value, dict):
+        entries = ", ".join(f"{go_quote(str(key))}:{go_syntax(value[key])}" for key in sorted(value, key=str))
+        return "map[string]interface {}{" + entries + "}"
+    if isinstance(value, (list, tuple)):
+        return "[]interface {}{" + ", ".join(go_syntax(element) for element in value) + "}"
+    return go_sprint(value)
+
+
 def go_sprint(value: Any) -> str:
     """``fmt.Sprint`` of unstructured data: ``map[k:v]`` for maps, ``[a b]`` for lists, ``<nil>`` for null."""
     if value is None:
@@ -191,6 +246,7 @@ def go_sprint(value: Any) -> str:
 
 def go_type_name(value: Any) -> str:
     """The Go type an unstructured value decodes to, as Go's error messages name it."""
+    value = as_kubectl_number(value)
     if value is None:
         return "<nil>"
     if isinstance(value, bool):
@@ -308,7 +364,6 @@ _DICT_KEY = re.compile(r"^'([^']*)'$")
 _SLICE = re.compile(r"^(-?[0-9]*)(:-?[0-9]*)?(:-?[0-9]*)?$")
 _FILTER = re.compile(r"^([^!<>=]+)([!<>=]+)(.+?)$")
 _TERMINATORS = frozenset(" \t\r\n.,[]$@{}")
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def _is_alphanumeric(char: str) -> bool:
@@ -758,6 +813,7 @@ def _descend(values: list[Any]) -> Iterator[Any]:
 
 
 def _comparison_kind(value: Any) -> str:
+    value = as_kubectl_number(value)
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, int):
@@ -787,9 +843,9 @@ def _compare(left: Any, right: Any, operator: str) -> bool:
     return {"<": less, "<=": less or equal, ">": not (less or equal), ">=": not less}[operator]
 
 
-def _text_of(value: Any) -> str:
-    """One result as client-go prints it: maps and lists as compact JSON, everything else via fmt."""
-    if isinstance(value, (dict, list, tuple)):
+def result_text(value: Any) -> str:
+    """One result as kubectl prints it: maps, lists and null as compact JSON, everything else via fmt."""
+    if value is None or isinstance(value, (dict, list, tuple)):
         return go_json(value)
     return go_sprint(value)
 
@@ -819,7 +875,7 @@ class JSONPathTemplate:
         groups = self.find_results(data, allow_missing_keys=allow_missing_keys)
         if json_output:
             return "".join(go_json(group, indent="    ") + "\n" for group in groups)
-        return "".join(" ".join(_text_of(value) for value in group) for group in groups)
+        return "".join(" ".join(result_text(value) for value in group) for group in groups)
 
 
 @lru_cache(maxsize=256)
@@ -858,10 +914,10 @@ def relaxed_expression(path: str) -> str:
             "unexpected path string, expected a 'name1.name2' or '.name1.name2' or '{name1.name2}' or "
             "'{.name1.name2}'"
         )
-    return "{.%s}" % (match.group(1) or match.group(2))
+    return "{." + (match.group(1) or match.group(2)) + "}"
 
 
-def _compile_column(path: str) -> JSONPathTemplate:
+def compile_column(path: str) -> JSONPathTemplate:
     """A column path compiled as custom-columns does: relaxed, and parse errors reported bare."""
     source = relaxed_expression(path)
     try:
@@ -873,7 +929,7 @@ def _compile_column(path: str) -> JSONPathTemplate:
 def evaluate_column(obj: dict[str, Any], json_path: str) -> str:
     """One cell of ``-o custom-columns``: every result via ``fmt.Sprint`` joined with ``,``; ``<none>`` if
     there is none. ``json_path`` may lack braces (``.status.conditions[?(@.type=='Ready')].status``)."""
-    groups = _compile_column(json_path).find_results(obj)
+    groups = compile_column(json_path).find_results(obj)
     if not groups or not groups[0]:
         return "<none>"
     return ",".join(_escape_terminal(go_sprint(value)) for group in groups for value in group)

@@ -3,6 +3,7 @@ failure into kubectl's ``error: …`` line and exit code."""
 
 from __future__ import annotations
 
+import re
 import sys
 import traceback
 from collections.abc import Sequence
@@ -74,6 +75,17 @@ def _usage_hint(error: click.UsageError) -> str:
     return f"See '{path} --help' for usage."
 
 
+def _kubectl_wording(error: click.UsageError) -> str:
+    """click's phrasing of the common usage errors, reworded as kubectl (cobra) prints them."""
+    if isinstance(error, click.NoSuchOption):
+        return f"unknown flag: {error.option_name}"
+    match = re.fullmatch(r"No such command '(.+)'\.", error.format_message())
+    if match:
+        path = error.ctx.command_path if error.ctx is not None else PROG_NAME
+        return f'unknown command "{match.group(1)}" for "{path}"'
+    return error.format_message()
+
+
 def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> int:
     """Run the CLI; return the exit code (0 ok, 1 error, 130 interrupted)."""
     env = env or Environment()
@@ -94,7 +106,7 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
         env.err("")
         return EXIT_INTERRUPTED
     except click.UsageError as error:
-        env.err(f"error: {error.format_message()}")
+        env.err(f"error: {_kubectl_wording(error)}")
         env.err(_usage_hint(error))
         return 1
     except click.ClickException as error:

@@ -48,7 +48,7 @@ def parse_targets(args: tuple[str, ...], *, command: str) -> list[Target]:
         for arg in args:
             word, name = arg.split("/", 1)
             if not name:
-                raise UsageError(f'arguments in resource/name form must have a single resource and name')
+                raise UsageError('arguments in resource/name form must have a single resource and name')
             for resource_type in _types_for(word):
                 grouped.setdefault(resource_type, []).append(name)
         return [Target(t, tuple(names)) for t, names in grouped.items()]

@@ -102,7 +102,7 @@ MANAGED_CLUSTER = {
     "apiVersion": "clusters.clusternet.io/v1beta1",
     "kind": "ManagedCluster",
     "metadata": {"name": "edge-1", "namespace": "clusternet-abcde", "labels": {"env": "test"}},
-    "spec": {"clusterId": "8f6a1a7e-0b7c-4a52-9d3e-3c1f2f3b9a10", "clusterType": "EdgeCluster"},
+    "spec": {"clusterId": "8f6a1a7e-0b7c-4a52-9d3e-3c1f2f3b9a10", "clusterType": "EdgeCluster", "syncMode": "Pull"},
 }
 
 

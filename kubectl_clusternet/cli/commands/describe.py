@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 
@@ -12,18 +11,43 @@ from ...core.apis import ResourceType
 from ...core.apis.builtin import EVENT
 from ...core.errors import ApiError
 from ..context import AppContext
-from ..resources import parse_targets, translate_missing_type
+from ..resources import parse_targets
 
 __all__ = ["COMMAND", "describe_object", "field_title"]
 
 _SKIPPED_METADATA = {"name", "namespace", "labels", "annotations", "managedFields"}
 
 
+def _char_class(char: str) -> int:
+    if char.islower():
+        return 1
+    if char.isupper():
+        return 2
+    if char.isdigit():
+        return 3
+    return 4
+
+
 def field_title(key: str) -> str:
-    """``clusterId`` → ``Cluster Id``, as kubectl's generic describer prints field names."""
-    words = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", key)
-    words = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1 \2", words)
-    return " ".join(w[:1].upper() + w[1:] for w in words.replace("_", " ").split(" "))
+    """``clusterId`` → ``Cluster Id``, ``k8sVersion`` → ``K 8 S Version``: kubectl's generic describer splits
+    camel case at every change of character class (an upper-case run gives its last letter to a following
+    lower-case word) and capitalises each word."""
+    runs: list[str] = []
+    for char in key:
+        if runs and _char_class(runs[-1][-1]) == _char_class(char):
+            runs[-1] += char
+        else:
+            runs.append(char)
+    words: list[str] = []
+    for run in runs:
+        if words and run[0].islower() and words[-1].isupper() and len(words[-1]) > 1:
+            run = words[-1][-1] + run
+            words[-1] = words[-1][:-1]
+        elif words and run[0].islower() and words[-1].isupper():
+            words[-1] += run
+            continue
+        words.append(run)
+    return " ".join(w[:1].upper() + w[1:] for w in words if w and w.strip("_-"))
 
 
 def _format_map(values: dict[str, Any] | None, indent: str) -> list[str]:

@@ -16,13 +16,19 @@ def install_hub(app: AppContext, *, dry_run: str = "none") -> None:
 
     suffix = {"none": "", "client": " (dry run)", "server": " (server dry run)"}[dry_run]
     crd_names: list[str] = []
+    namespaces_to_create: set[str] = set()
     for obj in install_objects():
         resource_type = type_of(obj)
         name = obj["metadata"]["name"]
-        if dry_run == "client":
+        # A server dry run cannot place an object in a namespace that this same run has only pretended to
+        # create; judge those objects by reading, as the client dry run does.
+        in_pretend_namespace = obj["metadata"].get("namespace") in namespaces_to_create
+        if dry_run == "client" or (dry_run == "server" and in_pretend_namespace):
             verdict = apply_object(app.client, obj, plan_only=True)
         else:
             verdict = apply_object(app.client, obj, dry_run=dry_run == "server")
+        if resource_type.kind == "Namespace" and verdict == "created":
+            namespaces_to_create.add(name)
         if resource_type.kind == "CustomResourceDefinition":
             crd_names.append(name)
         app.env.out(f"{resource_type.name_prefix}/{name} {verdict}{suffix}")
