@@ -55,12 +55,20 @@ def main() -> int:
         fleet_dir = Path(tempfile.mkdtemp(prefix="bench-fleet-"))
         state, _ = localfleet.up(fleet_dir, children=1)
         kubeconfig = str(state.parent.kubeconfig)
-        subprocess.run([ours, "--kubeconfig", kubeconfig, "hub", "install"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [ours, "--kubeconfig", kubeconfig, "hub", "install"], check=True, stdout=subprocess.DEVNULL
+        )
     try:
         print(f"{'command (median of ' + str(args.runs) + ')':<34} {'ours':>11} {'kubectl':>11} {'ratio':>8}")
-        compare("get mcls -A", [ours, "--kubeconfig", kubeconfig, "get", "mcls", "-A"],
-                ["kubectl", "--kubeconfig", kubeconfig, "get", "mcls", "-A"], args.runs)
-        compare("version --client", [ours, "version", "--client"], ["kubectl", "version", "--client"], args.runs)
+        compare(
+            "get mcls -A",
+            [ours, "--kubeconfig", kubeconfig, "get", "mcls", "-A"],
+            ["kubectl", "--kubeconfig", kubeconfig, "get", "mcls", "-A"],
+            args.runs,
+        )
+        compare(
+            "version --client", [ours, "version", "--client"], ["kubectl", "version", "--client"], args.runs
+        )
     finally:
         if fleet_dir is not None:
             from kubectl_clusternet import localfleet

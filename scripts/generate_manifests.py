@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Write deploy/crds/*.yaml and deploy/hub/*.yaml from the definitions in kubectl_clusternet/core.
 
-    python scripts/generate_manifests.py          # write the files
-    python scripts/generate_manifests.py --check  # exit 1 and name the files that differ
+python scripts/generate_manifests.py          # write the files
+python scripts/generate_manifests.py --check  # exit 1 and name the files that differ
 """
 
 from __future__ import annotations

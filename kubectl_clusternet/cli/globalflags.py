@@ -31,10 +31,16 @@ class _Flag:
 
 _FLAGS: tuple[_Flag, ...] = (
     _Flag(("--as",), "as_user", "Username to impersonate for the operation."),
-    _Flag(("--as-group",), "as_groups", "Group to impersonate for the operation, repeatable.", repeatable=True),
+    _Flag(
+        ("--as-group",), "as_groups", "Group to impersonate for the operation, repeatable.", repeatable=True
+    ),
     _Flag(("--as-uid",), "as_uid", "UID to impersonate for the operation."),
     _Flag(("--cache-dir",), "cache_dir", "Default cache directory (accepted for compatibility)."),
-    _Flag(("--certificate-authority",), "certificate_authority", "Path to a cert file for the certificate authority."),
+    _Flag(
+        ("--certificate-authority",),
+        "certificate_authority",
+        "Path to a cert file for the certificate authority.",
+    ),
     _Flag(("--client-certificate",), "client_certificate", "Path to a client certificate file for TLS."),
     _Flag(("--client-key",), "client_key", "Path to a client key file for TLS."),
     _Flag(("--cluster",), "cluster", "The name of the kubeconfig cluster to use."),
@@ -59,15 +65,27 @@ _FLAGS: tuple[_Flag, ...] = (
     _Flag(("--user",), "user", "The name of the kubeconfig user to use."),
     _Flag(("--username",), "username", "Username for basic authentication to the API server."),
     _Flag(("-v", "--v"), "verbosity", "Number for the log level verbosity (6 or more shows tracebacks)."),
-    _Flag(("--cluster-id",), "cluster_id", "The child cluster's ID, with --child-kubeconfig.", clusternet=True),
+    _Flag(
+        ("--cluster-id",), "cluster_id", "The child cluster's ID, with --child-kubeconfig.", clusternet=True
+    ),
     _Flag(
         ("--child-kubeconfig",),
         "child_kubeconfig",
         "The child cluster's kubeconfig (only its credentials are used), with --cluster-id.",
         clusternet=True,
     ),
-    _Flag(("--clusternet-as",), "clusternet_as", "Username to impersonate inside the child cluster.", clusternet=True),
-    _Flag(("--clusternet-as-uid",), "clusternet_as_uid", "UID to impersonate inside the child cluster.", clusternet=True),
+    _Flag(
+        ("--clusternet-as",),
+        "clusternet_as",
+        "Username to impersonate inside the child cluster.",
+        clusternet=True,
+    ),
+    _Flag(
+        ("--clusternet-as-uid",),
+        "clusternet_as_uid",
+        "UID to impersonate inside the child cluster.",
+        clusternet=True,
+    ),
     _Flag(
         ("--clusternet-as-group",),
         "clusternet_as_groups",
@@ -138,7 +156,9 @@ def _parse_bool(text: str, flag: str) -> bool:
         return True
     if lowered in ("0", "f", "false"):
         return False
-    raise UsageError(f'invalid argument "{text}" for "{flag}" flag: strconv.ParseBool: parsing "{text}": invalid syntax')
+    raise UsageError(
+        f'invalid argument "{text}" for "{flag}" flag: strconv.ParseBool: parsing "{text}": invalid syntax'
+    )
 
 
 def split_global_flags(argv: Sequence[str]) -> tuple[GlobalFlags, list[str]]:
@@ -159,7 +179,12 @@ def split_global_flags(argv: Sequence[str]) -> tuple[GlobalFlags, list[str]]:
         name, inline = arg, None
         if arg.startswith("--") and "=" in arg:
             name, inline = arg.split("=", 1)
-        elif arg.startswith("-") and not arg.startswith("--") and len(arg) > 2 and arg[:2] in ("-n", "-s", "-v"):
+        elif (
+            arg.startswith("-")
+            and not arg.startswith("--")
+            and len(arg) > 2
+            and arg[:2] in ("-n", "-s", "-v")
+        ):
             name, inline = arg[:2], arg[2:].removeprefix("=")
         flag = _BY_NAME.get(name)
         if flag is None:

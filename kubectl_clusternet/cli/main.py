@@ -20,7 +20,9 @@ __all__ = ["main", "cli", "PROG_NAME"]
 PROG_NAME = "kubectl clusternet"
 EXIT_INTERRUPTED = 130
 
-_EPILOG = 'Use "kubectl clusternet options" for a list of global command-line options (applies to all commands).'
+_EPILOG = (
+    'Use "kubectl clusternet options" for a list of global command-line options (applies to all commands).'
+)
 
 
 # Command name -> module under kubectl_clusternet.cli.commands. Modules load only when their command runs, so

@@ -639,7 +639,7 @@ class _GoYamlDumper(yaml.SafeDumper):
         return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
 
     def analyze_scalar(self, scalar: str) -> Any:
-        analysis = super().analyze_scalar(scalar)  # type: ignore[no-untyped-call]
+        analysis = super().analyze_scalar(scalar)
         if any(char in "\r\x85" for char in scalar):
             analysis.multiline = True
             analysis.allow_flow_plain = analysis.allow_block_plain = False
@@ -651,20 +651,54 @@ class _GoYamlDumper(yaml.SafeDumper):
         return analysis
 
     def check_simple_key(self) -> bool:
-        event = self.event  # type: ignore[attr-defined]
+        event = self.event
         if isinstance(event, yaml.ScalarEvent):
-            if self.analysis is None:  # type: ignore[has-type]
+            if self.analysis is None:
                 self.analysis = self.analyze_scalar(event.value)
             return not self.analysis.multiline and len(event.value.encode()) <= 128
-        return bool(super().check_simple_key())  # type: ignore[no-untyped-call]
+        return bool(super().check_simple_key())
 
     def _put(self, data: str) -> None:
-        self.column += len(data)  # type: ignore[has-type]
-        encoded: Any = data.encode(self.encoding) if self.encoding else data  # type: ignore[attr-defined]
-        self.stream.write(encoded)  # type: ignore[attr-defined]
+        self.column += len(data)
+        encoded: Any = data.encode(self.encoding) if self.encoding else data
+        self.stream.write(encoded)
+
+    def expect_document_start(self, first: bool = False) -> None:
+        if isinstance(self.event, yaml.StreamEndEvent):
+            self.open_ended = False  # go-yaml ends the stream without "..." after a "|+" block
+        super().expect_document_start(first)
+
+    def write_single_quoted(self, text: str, split: bool = True) -> None:
+        self.write_indicator("'", True)
+        after_space = after_break = False
+        for index, char in enumerate(text):
+            if char == " ":
+                if (
+                    split
+                    and not after_space
+                    and self.column > self.best_width
+                    and 0 < index < len(text) - 1
+                    and text[index + 1] != " "
+                ):
+                    self.write_indent()
+                else:
+                    self._put(" ")
+                after_space = True
+            elif char in _YAML_BREAKS:
+                if not after_break and char == "\n":
+                    self.write_line_break()
+                self.write_line_break(None if char == "\n" else char)
+                after_break = True
+            else:
+                if after_break:
+                    self.write_indent()
+                self._put("''" if char == "'" else char)
+                self.indention = False
+                after_space = after_break = False
+        self.write_indicator("'", False)
 
     def write_double_quoted(self, text: str, split: bool = True) -> None:
-        self.write_indicator('"', True)  # type: ignore[no-untyped-call]
+        self.write_indicator('"', True)
         after_space = False
         for index, char in enumerate(text):
             escape = _go_yaml_escape(char)
@@ -672,8 +706,8 @@ class _GoYamlDumper(yaml.SafeDumper):
                 self._put(escape)
                 after_space = False
             elif char == " ":
-                if split and not after_space and self.column > self.best_width and 0 < index < len(text) - 1:  # type: ignore[has-type]
-                    self.write_indent()  # type: ignore[no-untyped-call]
+                if split and not after_space and self.column > self.best_width and 0 < index < len(text) - 1:
+                    self.write_indent()
                     if text[index + 1] == " ":
                         self._put("\\")
                 else:
@@ -682,7 +716,7 @@ class _GoYamlDumper(yaml.SafeDumper):
             else:
                 self._put(char)
                 after_space = False
-        self.write_indicator('"', False)  # type: ignore[no-untyped-call]
+        self.write_indicator('"', False)
 
 
 def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.Node:

@@ -102,7 +102,11 @@ MANAGED_CLUSTER = {
     "apiVersion": "clusters.clusternet.io/v1beta1",
     "kind": "ManagedCluster",
     "metadata": {"name": "edge-1", "namespace": "clusternet-abcde", "labels": {"env": "test"}},
-    "spec": {"clusterId": "8f6a1a7e-0b7c-4a52-9d3e-3c1f2f3b9a10", "clusterType": "EdgeCluster", "syncMode": "Pull"},
+    "spec": {
+        "clusterId": "8f6a1a7e-0b7c-4a52-9d3e-3c1f2f3b9a10",
+        "clusterType": "EdgeCluster",
+        "syncMode": "Pull",
+    },
 }
 
 
@@ -226,6 +230,8 @@ def test_get_missing_object_is_kubectl_not_found(parent: str) -> None:
 
 def test_describe_shows_fields_and_events(parent: str, managed_cluster: dict) -> None:
     """describe prints the object's fields in kubectl's generic layout and its Events."""
+    shown = kubectl(parent, "get", "mcls", "edge-1", "-n", "clusternet-abcde", "-o", "json")
+    uid = json.loads(shown.stdout)["metadata"]["uid"]
     event = {
         "apiVersion": "v1",
         "kind": "Event",
@@ -235,6 +241,7 @@ def test_describe_shows_fields_and_events(parent: str, managed_cluster: dict) ->
             "name": "edge-1",
             "namespace": "clusternet-abcde",
             "apiVersion": "clusters.clusternet.io/v1beta1",
+            "uid": uid,
         },
         "reason": "Synced",
         "message": "cluster synced",
@@ -297,7 +304,7 @@ def test_unknown_type_and_bad_flag(parent: str) -> None:
     bad = run_cli("--kubeconfig", parent, "get", "mcls", "--bogus")
     assert bad.exit_code == 1
     assert bad.stderr.splitlines() == [
-        "error: No such option: --bogus",
+        "error: unknown flag: --bogus",
         "See 'kubectl clusternet get --help' for usage.",
     ]
 

@@ -65,8 +65,16 @@ def test_options_lists_global_flags() -> None:
 
 @pytest.mark.parametrize(
     ("key", "title"),
-    [("clusterId", "Cluster Id"), ("k8sVersion", "K 8 S Version"), ("HTMLParser", "HTML Parser"), ("nodeIP", "Node IP"), ("apiserverURL", "Apiserver URL"),
-     ("syncMode", "Sync Mode"), ("lastObservedTime", "Last Observed Time"), ("status", "Status")],
+    [
+        ("clusterId", "Cluster Id"),
+        ("k8sVersion", "K 8 S Version"),
+        ("HTMLParser", "HTML Parser"),
+        ("nodeIP", "Node IP"),
+        ("apiserverURL", "Apiserver URL"),
+        ("syncMode", "Sync Mode"),
+        ("lastObservedTime", "Last Observed Time"),
+        ("status", "Status"),
+    ],
 )
 def test_field_titles(key: str, title: str) -> None:
     """Field names are split into title-cased words the way kubectl's generic describer prints them."""
@@ -76,9 +84,14 @@ def test_field_titles(key: str, title: str) -> None:
 def test_describe_layout() -> None:
     """describe prints the header block, nested fields indented, and `Events:  <none>` without events."""
     obj = {
-        "apiVersion": "clusters.clusternet.io/v1beta1", "kind": "ManagedCluster",
-        "metadata": {"name": "c1", "namespace": "ns", "labels": {"b": "2", "a": "1"},
-                     "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "apiVersion": "clusters.clusternet.io/v1beta1",
+        "kind": "ManagedCluster",
+        "metadata": {
+            "name": "c1",
+            "namespace": "ns",
+            "labels": {"b": "2", "a": "1"},
+            "creationTimestamp": "2026-01-01T00:00:00Z",
+        },
         "spec": {"clusterId": "x", "syncMode": "Pull"},
         "status": {"nodeStatistics": {"readyNodes": 2}},
     }
@@ -109,8 +122,11 @@ def test_is_subset(wanted: object, actual: object, expected: bool) -> None:
 @pytest.mark.parametrize(
     ("status", "body", "display"),
     [
-        (404, b'{"kind":"Status","reason":"NotFound","message":"x \\"y\\" not found"}',
-         'Error from server (NotFound): x "y" not found'),
+        (
+            404,
+            b'{"kind":"Status","reason":"NotFound","message":"x \\"y\\" not found"}',
+            'Error from server (NotFound): x "y" not found',
+        ),
         (403, b'{"kind":"Status","reason":"Forbidden","message":"no"}', "Error from server (Forbidden): no"),
         (503, b"service unavailable", "Error from server (ServiceUnavailable): service unavailable"),
     ],

@@ -45,15 +45,31 @@ def _parse_timeout(text: str) -> float | None:
 @click.option("-A", "--all-namespaces", is_flag=True, help="With --all or -l, delete across all namespaces.")
 @click.option("-l", "--selector", default=None, help="Selector (label query) to filter on.")
 @click.option("--all", "delete_all", is_flag=True, help="Delete all resources of the given type(s).")
-@click.option("--ignore-not-found", is_flag=True, help="Treat \"resource not found\" as a successful delete.")
-@click.option("--wait/--no-wait", default=True, help="Wait for resources to be gone before returning (finalizers).")
+@click.option("--ignore-not-found", is_flag=True, help='Treat "resource not found" as a successful delete.')
+@click.option(
+    "--wait/--no-wait", default=True, help="Wait for resources to be gone before returning (finalizers)."
+)
 @click.option("--timeout", default="0s", help="How long to wait for the deletion; 0 waits forever.")
-@click.option("--dry-run", type=click.Choice(["none", "client", "server"]), default="none",
-              help="Only print what would be deleted (client), or ask the server to dry-run the deletion.")
+@click.option(
+    "--dry-run",
+    type=click.Choice(["none", "client", "server"]),
+    default="none",
+    help="Only print what would be deleted (client), or ask the server to dry-run the deletion.",
+)
 @click.option("-o", "--output", type=click.Choice(["name"]), default=None, help="Output format: name.")
 @click.pass_obj
-def delete_command(app: AppContext, args: tuple[str, ...], all_namespaces: bool, selector: str | None, delete_all: bool,
-                   ignore_not_found: bool, wait: bool, timeout: str, dry_run: str, output: str | None) -> None:
+def delete_command(
+    app: AppContext,
+    args: tuple[str, ...],
+    all_namespaces: bool,
+    selector: str | None,
+    delete_all: bool,
+    ignore_not_found: bool,
+    wait: bool,
+    timeout: str,
+    dry_run: str,
+    output: str | None,
+) -> None:
     """Delete Clusternet resources by name, by label selector, or all of a type.
 
     \b
@@ -80,28 +96,37 @@ def delete_command(app: AppContext, args: tuple[str, ...], all_namespaces: bool,
                 {"metadata": {"name": name, "namespace": namespace}} for name in target.names
             ]
         else:
-            objects, _ = fetch(app, target, namespace=namespace,
-                               query=[("labelSelector", selector)] if selector else [])
+            objects, _ = fetch(
+                app, target, namespace=namespace, query=[("labelSelector", selector)] if selector else []
+            )
         pending: list[tuple[str, str, str]] = []
         for obj in objects:
             metadata = obj.get("metadata") or {}
             name = str(metadata.get("name"))
             obj_namespace = metadata.get("namespace") if resource_type.namespaced else None
             path = resource_type.object_path(name, obj_namespace)
-            label = f"{resource_type.name_prefix}/{name}" if output == "name" else f'{resource_type.name_prefix} "{name}"'
+            label = (
+                f"{resource_type.name_prefix}/{name}"
+                if output == "name"
+                else f'{resource_type.name_prefix} "{name}"'
+            )
             try:
                 if dry_run == "client":
                     app.client.get(path)
                     deleted: dict[str, Any] = {}
                 else:
-                    deleted = app.client.delete(path, query=query, body={"propagationPolicy": "Background"}) or {}
+                    deleted = (
+                        app.client.delete(path, query=query, body={"propagationPolicy": "Background"}) or {}
+                    )
             except ApiError as error:
                 translated = translate_missing_type(error, resource_type, resource_type.plural)
                 if translated is not error:
                     raise translated from error
                 if error.status == 404:
                     if not ignore_not_found:
-                        app.env.err(f'Error from server (NotFound): {resource_type.group_resource} "{name}" not found')
+                        app.env.err(
+                            f'Error from server (NotFound): {resource_type.group_resource} "{name}" not found'
+                        )
                         app.fail_later()
                     continue
                 raise
@@ -111,13 +136,18 @@ def delete_command(app: AppContext, args: tuple[str, ...], all_namespaces: bool,
         if wait and dry_run == "none":
             for path, uid, name in pending:
                 if not _wait_gone(app, path, uid, wait_seconds):
-                    app.env.err(f'error: timed out waiting for the condition on {resource_type.group_resource}/{name}')
+                    app.env.err(
+                        f"error: timed out waiting for the condition on {resource_type.group_resource}/{name}"
+                    )
                     app.fail_later()
         if not objects and not named:
             from ..printers import no_resources_message
 
-            app.env.err(no_resources_message(namespace if resource_type.namespaced and not all_namespaces else None,
-                                             all_namespaces))
+            app.env.err(
+                no_resources_message(
+                    namespace if resource_type.namespaced and not all_namespaces else None, all_namespaces
+                )
+            )
 
 
 COMMAND = delete_command

@@ -77,7 +77,9 @@ def _walk(value: Any, depth: int, lines: list[str]) -> None:
                 lines.append(f"{indent}{title}:")
                 _walk(inner, depth + 1, lines)
             else:
-                lines.append(f"{indent}{title}:  {_scalar(inner) if not isinstance(inner, (dict, list)) else ''}".rstrip())
+                lines.append(
+                    f"{indent}{title}:  {_scalar(inner) if not isinstance(inner, (dict, list)) else ''}".rstrip()
+                )
     elif isinstance(value, list):
         for item in value:
             if isinstance(item, (dict, list)):
@@ -109,8 +111,15 @@ def _events_section(events: list[dict[str, Any]], now: datetime) -> list[str]:
         if count > 1:
             age = f"{age} (x{count} over {_age(now, event.get('firstTimestamp') or last)})"
         source = (event.get("source") or {}).get("component") or event.get("reportingComponent") or ""
-        rows.append([str(event.get("type") or ""), str(event.get("reason") or ""), age, source,
-                     " ".join(str(event.get("message") or "").split())])
+        rows.append(
+            [
+                str(event.get("type") or ""),
+                str(event.get("reason") or ""),
+                age,
+                source,
+                " ".join(str(event.get("message") or "").split()),
+            ]
+        )
     table = format_table(rows).rstrip("\n").split("\n")
     return ["Events:"] + ["  " + line for line in table]
 
@@ -162,7 +171,9 @@ def _events_for(app: AppContext, obj: dict[str, Any], resource_type: ResourceTyp
 @click.option("-A", "--all-namespaces", is_flag=True, help="Describe matching objects across all namespaces.")
 @click.option("-l", "--selector", default=None, help="Selector (label query) to filter on.")
 @click.pass_obj
-def describe_command(app: AppContext, args: tuple[str, ...], all_namespaces: bool, selector: str | None) -> None:
+def describe_command(
+    app: AppContext, args: tuple[str, ...], all_namespaces: bool, selector: str | None
+) -> None:
     """Show details of a Clusternet resource, with its Events.
 
     \b
@@ -178,7 +189,9 @@ def describe_command(app: AppContext, args: tuple[str, ...], all_namespaces: boo
     found_any = False
     for target in targets:
         resource_type = target.resource_type
-        namespace = None if (all_namespaces and not target.names) or not resource_type.namespaced else app.namespace
+        namespace = (
+            None if (all_namespaces and not target.names) or not resource_type.namespaced else app.namespace
+        )
         items, _ = fetch(app, target, namespace=namespace, query=query)
         for obj in items:
             if not first:
@@ -191,7 +204,9 @@ def describe_command(app: AppContext, args: tuple[str, ...], all_namespaces: boo
         from ..printers import no_resources_message
 
         namespaced = any(t.resource_type.namespaced for t in targets)
-        app.env.err(no_resources_message(app.namespace if namespaced and not all_namespaces else None, all_namespaces))
+        app.env.err(
+            no_resources_message(app.namespace if namespaced and not all_namespaces else None, all_namespaces)
+        )
 
 
 COMMAND = describe_command

@@ -27,7 +27,9 @@ def _query(selector: str | None, field_selector: str | None) -> list[tuple[str, 
     return query
 
 
-def fetch(app: AppContext, target: Target, *, namespace: str | None, query: list[tuple[str, str]]) -> tuple[list[dict[str, Any]], str]:
+def fetch(
+    app: AppContext, target: Target, *, namespace: str | None, query: list[tuple[str, str]]
+) -> tuple[list[dict[str, Any]], str]:
     """Objects of one target; NotFound for a named object is reported and skipped, as kubectl does.
 
     Returns the items and the list's resourceVersion (for a following watch)."""
@@ -44,7 +46,9 @@ def fetch(app: AppContext, target: Target, *, namespace: str | None, query: list
                     raise translated from error
                 if error.status != 404:
                     raise
-                app.env.err(f'Error from server (NotFound): {resource_type.group_resource} "{name}" not found')
+                app.env.err(
+                    f'Error from server (NotFound): {resource_type.group_resource} "{name}" not found'
+                )
                 app.fail_later()
         return items, ""
     try:
@@ -61,8 +65,18 @@ def fetch(app: AppContext, target: Target, *, namespace: str | None, query: list
     return items, str((listing.get("metadata") or {}).get("resourceVersion") or "")
 
 
-def _watch(app: AppContext, target: Target, *, namespace: str | None, query: list[tuple[str, str]], resource_version: str,
-           output: str | None, all_namespaces: bool, no_headers: bool, header_printed: bool) -> None:
+def _watch(
+    app: AppContext,
+    target: Target,
+    *,
+    namespace: str | None,
+    query: list[tuple[str, str]],
+    resource_version: str,
+    output: str | None,
+    all_namespaces: bool,
+    no_headers: bool,
+    header_printed: bool,
+) -> None:
     from ..printers import WatchTablePrinter, print_objects
 
     resource_type = target.resource_type
@@ -108,18 +122,50 @@ def _watch(app: AppContext, target: Target, *, namespace: str | None, query: lis
 
 @click.command("get", context_settings={"ignore_unknown_options": False})
 @click.argument("args", nargs=-1)
-@click.option("-A", "--all-namespaces", is_flag=True, help="List the requested object(s) across all namespaces.")
-@click.option("-o", "--output", default=None, metavar="FORMAT",
-              help="Output format: json, yaml, name, wide, jsonpath=…, jsonpath-as-json=…, custom-columns=…, custom-columns-file=….")
-@click.option("-l", "--selector", default=None, help="Selector (label query) to filter on, e.g. -l key1=value1,key2=value2.")
-@click.option("--field-selector", default=None, help="Selector (field query) to filter on, e.g. --field-selector metadata.name=x.")
+@click.option(
+    "-A", "--all-namespaces", is_flag=True, help="List the requested object(s) across all namespaces."
+)
+@click.option(
+    "-o",
+    "--output",
+    default=None,
+    metavar="FORMAT",
+    help="Output format: json, yaml, name, wide, jsonpath=…, jsonpath-as-json=…, custom-columns=…, custom-columns-file=….",
+)
+@click.option(
+    "-l",
+    "--selector",
+    default=None,
+    help="Selector (label query) to filter on, e.g. -l key1=value1,key2=value2.",
+)
+@click.option(
+    "--field-selector",
+    default=None,
+    help="Selector (field query) to filter on, e.g. --field-selector metadata.name=x.",
+)
 @click.option("--no-headers", is_flag=True, help="Don't print headers (table and custom-columns output).")
 @click.option("--show-kind", is_flag=True, help="List the resource type for the requested object(s).")
-@click.option("-w", "--watch", is_flag=True, help="After listing/getting the requested object, watch for changes.")
-@click.option("--watch-only", is_flag=True, help="Watch for changes to the requested object(s), without listing/getting first.")
+@click.option(
+    "-w", "--watch", is_flag=True, help="After listing/getting the requested object, watch for changes."
+)
+@click.option(
+    "--watch-only",
+    is_flag=True,
+    help="Watch for changes to the requested object(s), without listing/getting first.",
+)
 @click.pass_obj
-def get_command(app: AppContext, args: tuple[str, ...], all_namespaces: bool, output: str | None, selector: str | None,
-                field_selector: str | None, no_headers: bool, show_kind: bool, watch: bool, watch_only: bool) -> None:
+def get_command(
+    app: AppContext,
+    args: tuple[str, ...],
+    all_namespaces: bool,
+    output: str | None,
+    selector: str | None,
+    field_selector: str | None,
+    no_headers: bool,
+    show_kind: bool,
+    watch: bool,
+    watch_only: bool,
+) -> None:
     """Display one or many Clusternet resources.
 
     \b
@@ -145,14 +191,23 @@ def get_command(app: AppContext, args: tuple[str, ...], all_namespaces: bool, ou
     printed_any = False
     for target in targets:
         resource_type = target.resource_type
-        namespace = None if (all_namespaces and not target.names) else (app.namespace if resource_type.namespaced else None)
+        namespace = (
+            None
+            if (all_namespaces and not target.names)
+            else (app.namespace if resource_type.namespaced else None)
+        )
         if not resource_type.namespaced:
             namespace = None
         items: list[dict[str, Any]] = []
         resource_version = ""
         if not watch_only:
             items, resource_version = fetch(app, target, namespace=namespace, query=query)
-        lists_whole = output is not None and output.split("=", 1)[0] in ("json", "yaml", "jsonpath", "jsonpath-as-json")
+        lists_whole = output is not None and output.split("=", 1)[0] in (
+            "json",
+            "yaml",
+            "jsonpath",
+            "jsonpath-as-json",
+        )
         if lists_whole and several_types:
             collected.extend(items)
             continue
@@ -174,23 +229,57 @@ def get_command(app: AppContext, args: tuple[str, ...], all_namespaces: bool, ou
             )
             printed_any = True
         elif lists_whole and not target.names and not watch_only:
-            print_objects([], output=output, columns=_columns(resource_type), namespaced=resource_type.namespaced,
-                          all_namespaces=all_namespaces, name_prefix=resource_type.name_prefix,
-                          no_headers=no_headers, now=app.env.now(), out=app.env.stdout, single=False)
+            print_objects(
+                [],
+                output=output,
+                columns=_columns(resource_type),
+                namespaced=resource_type.namespaced,
+                all_namespaces=all_namespaces,
+                name_prefix=resource_type.name_prefix,
+                no_headers=no_headers,
+                now=app.env.now(),
+                out=app.env.stdout,
+                single=False,
+            )
             printed_any = True
         if watch or watch_only:
             app.env.stdout.flush()
-            _watch(app, target, namespace=namespace, query=query, resource_version=resource_version, output=output,
-                   all_namespaces=all_namespaces, no_headers=no_headers, header_printed=bool(items) and output in (None, "wide"))
-    if collected or (several_types and output is not None and not printed_any and output.split("=", 1)[0] in ("json", "yaml", "jsonpath", "jsonpath-as-json")):
+            _watch(
+                app,
+                target,
+                namespace=namespace,
+                query=query,
+                resource_version=resource_version,
+                output=output,
+                all_namespaces=all_namespaces,
+                no_headers=no_headers,
+                header_printed=bool(items) and output in (None, "wide"),
+            )
+    if collected or (
+        several_types
+        and output is not None
+        and not printed_any
+        and output.split("=", 1)[0] in ("json", "yaml", "jsonpath", "jsonpath-as-json")
+    ):
         first = targets[0].resource_type
-        print_objects(collected, output=output, columns=_columns(first), namespaced=first.namespaced,
-                      all_namespaces=all_namespaces, name_prefix=first.name_prefix, no_headers=no_headers,
-                      now=app.env.now(), out=app.env.stdout, single=False)
+        print_objects(
+            collected,
+            output=output,
+            columns=_columns(first),
+            namespaced=first.namespaced,
+            all_namespaces=all_namespaces,
+            name_prefix=first.name_prefix,
+            no_headers=no_headers,
+            now=app.env.now(),
+            out=app.env.stdout,
+            single=False,
+        )
         printed_any = True
     if not printed_any and not any(t.names for t in targets) and not (watch or watch_only):
         namespaced = any(t.resource_type.namespaced for t in targets)
-        app.env.err(no_resources_message(app.namespace if namespaced and not all_namespaces else None, all_namespaces))
+        app.env.err(
+            no_resources_message(app.namespace if namespaced and not all_namespaces else None, all_namespaces)
+        )
 
 
 COMMAND = get_command

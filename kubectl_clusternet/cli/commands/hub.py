@@ -42,8 +42,14 @@ def hub_group() -> None:
 
 
 @hub_group.command("install")
-@click.option("--dry-run", type=click.Choice(["none", "client", "server"]), default="none", is_flag=False,
-              flag_value="client", help='"client" only prints what would change; "server" asks the API server to validate without persisting.')
+@click.option(
+    "--dry-run",
+    type=click.Choice(["none", "client", "server"]),
+    default="none",
+    is_flag=False,
+    flag_value="client",
+    help='"client" only prints what would change; "server" asks the API server to validate without persisting.',
+)
 @click.pass_obj
 def install_command(app: AppContext, dry_run: str) -> None:
     """Apply the Clusternet CRDs, namespaces and RBAC to the current parent context (idempotent).

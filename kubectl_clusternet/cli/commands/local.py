@@ -32,7 +32,9 @@ def local_group() -> None:
 
 
 @local_group.command("up")
-@click.option("--children", default=2, show_default=True, type=click.IntRange(1, 20), help="How many child clusters.")
+@click.option(
+    "--children", default=2, show_default=True, type=click.IntRange(1, 20), help="How many child clusters."
+)
 @click.option("--dir", "directory", default=None, help="State directory (kubeconfigs, logs, data).")
 @click.pass_obj
 def up_command(app: AppContext, children: int, directory: str | None) -> None:
@@ -53,7 +55,9 @@ def up_command(app: AppContext, children: int, directory: str | None) -> None:
         app.env.out(f"A local fleet is already running in {fleet_dir}:")
         _describe_fleet(app, state)
         return
-    parent_app = AppContext(env=app.env, flags=replace(app.flags, kubeconfig=str(state.parent.kubeconfig), context=None))
+    parent_app = AppContext(
+        env=app.env, flags=replace(app.flags, kubeconfig=str(state.parent.kubeconfig), context=None)
+    )
     try:
         install_hub(parent_app)
     finally:
@@ -68,8 +72,13 @@ def up_command(app: AppContext, children: int, directory: str | None) -> None:
 
 @local_group.command("status")
 @click.option("--dir", "directory", default=None, help="State directory of the fleet.")
-@click.option("--kubeconfig-path", "kubeconfig_of", default=None, metavar="CLUSTER",
-              help="Print only the kubeconfig path of CLUSTER (parent, child-1, …), for scripts.")
+@click.option(
+    "--kubeconfig-path",
+    "kubeconfig_of",
+    default=None,
+    metavar="CLUSTER",
+    help="Print only the kubeconfig path of CLUSTER (parent, child-1, …), for scripts.",
+)
 @click.pass_obj
 def status_command(app: AppContext, directory: str | None, kubeconfig_of: str | None) -> None:
     """Show the local fleet and whether its processes run."""
@@ -79,11 +88,15 @@ def status_command(app: AppContext, directory: str | None, kubeconfig_of: str | 
     fleet_dir = _fleet_dir(app, directory)
     state = localfleet.status(fleet_dir)
     if state is None:
-        raise LocalFleetError(f"no local fleet is running in {fleet_dir} (start one with: kubectl clusternet local up)")
+        raise LocalFleetError(
+            f"no local fleet is running in {fleet_dir} (start one with: kubectl clusternet local up)"
+        )
     if kubeconfig_of:
         clusters = {c.name: c for c in [state.parent, *state.children]}
         if kubeconfig_of not in clusters:
-            raise LocalFleetError(f"no cluster {kubeconfig_of!r} in the local fleet (have: {', '.join(clusters)})")
+            raise LocalFleetError(
+                f"no cluster {kubeconfig_of!r} in the local fleet (have: {', '.join(clusters)})"
+            )
         app.env.out(str(clusters[kubeconfig_of].kubeconfig))
         return
     app.env.out(f"Local fleet in {fleet_dir}:")

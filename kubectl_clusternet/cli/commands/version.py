@@ -25,8 +25,12 @@ def client_version_info() -> dict[str, str]:
 
 
 @click.command("version")
-@click.option("--client", "client_only", is_flag=True, help="If true, shows client version only (no server required).")
-@click.option("-o", "--output", type=click.Choice(["yaml", "json"]), default=None, help="One of 'yaml' or 'json'.")
+@click.option(
+    "--client", "client_only", is_flag=True, help="If true, shows client version only (no server required)."
+)
+@click.option(
+    "-o", "--output", type=click.Choice(["yaml", "json"]), default=None, help="One of 'yaml' or 'json'."
+)
 @click.pass_obj
 def version_command(app: AppContext, client_only: bool, output: str | None) -> None:
     """Print the client and server version information."""
