@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -326,3 +329,43 @@ def test_plugin_through_real_kubectl(parent: str, tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "edge-1" in result.stdout
+
+
+def test_watch_streams_new_objects(parent: str) -> None:
+    """`get -w` prints the header once, then a row for an object created while it watches."""
+    script = shutil.which("kubectl-clusternet", path=os.path.dirname(sys.executable))
+    assert script
+    watcher = subprocess.Popen(
+        [script, "--kubeconfig", parent, "get", "subs", "-n", "default", "-w"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in watcher.stdout or ()], daemon=True).start()
+    subscription = {
+        "apiVersion": "apps.clusternet.io/v1alpha1",
+        "kind": "Subscription",
+        "metadata": {"name": "watched", "namespace": "default"},
+        "spec": {
+            "subscribers": [{"clusterAffinity": {}}],
+            "feeds": [{"apiVersion": "v1", "kind": "Namespace", "name": "foo"}],
+        },
+    }
+    try:
+        # Whether the object lands before the first list or after it, the watch must show it (it resumes
+        # from the list's resourceVersion), so no waiting for the watch to start is needed.
+        assert kubectl(parent, "create", "-f", "-", stdin=json.dumps(subscription)).returncode == 0
+        seen: list[str] = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(line.startswith("watched ") for line in seen):
+            try:
+                seen.append(lines.get(timeout=1.0))
+            except queue.Empty:
+                continue
+        assert seen and seen[0].split() == ["NAME", "AGE"], seen
+        assert any(line.startswith("watched ") for line in seen), seen
+    finally:
+        watcher.terminate()
+        watcher.wait(timeout=10)
+        kubectl(parent, "delete", "subs", "watched", "-n", "default")

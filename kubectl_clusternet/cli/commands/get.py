@@ -11,7 +11,10 @@ from ...core.errors import ApiError
 from ..context import AppContext
 from ..resources import Target, parse_targets, translate_missing_type
 
-__all__ = ["COMMAND"]
+__all__ = ["COMMAND", "fetch"]
+
+# Formats that print one document for everything asked, rather than one table per resource type.
+_WHOLE_LIST_FORMATS = ("json", "yaml", "jsonpath", "jsonpath-as-json")
 
 
 def _columns(resource_type: ResourceType) -> tuple[Any, ...]:
@@ -71,12 +74,13 @@ def _watch(
     *,
     namespace: str | None,
     query: list[tuple[str, str]],
+    initial: list[dict[str, Any]],
     resource_version: str,
     output: str | None,
     all_namespaces: bool,
     no_headers: bool,
-    header_printed: bool,
 ) -> None:
+    """kubectl's ``-w``: print the initial list, then one row (or document) per event until interrupted."""
     from ..printers import WatchTablePrinter, print_objects
 
     resource_type = target.resource_type
@@ -89,38 +93,44 @@ def _watch(
     if output in (None, "wide"):
         table = WatchTablePrinter(
             columns=_columns(resource_type),
-            wide=output == "wide",
             namespaced=resource_type.namespaced,
             all_namespaces=all_namespaces,
-            no_headers=no_headers or header_printed,
-            now=app.env.now,
+            name_prefix=resource_type.name_prefix,
             out=app.env.stdout,
+            wide=output == "wide",
+            no_headers=no_headers,
         )
-    for event in app.client.watch(resource_type.collection_path(namespace), query=params):
-        obj = event.get("object") or {}
-        if event.get("type") == "BOOKMARK":
-            continue
-        obj.setdefault("apiVersion", resource_type.api_version)
-        obj.setdefault("kind", resource_type.kind)
+
+    def show(objects: list[dict[str, Any]]) -> None:
         if table is not None:
-            table.print(obj)
+            table.print_many(objects, now=app.env.now())
         else:
-            print_objects(
-                [obj],
-                output=output,
-                columns=_columns(resource_type),
-                namespaced=resource_type.namespaced,
-                all_namespaces=all_namespaces,
-                name_prefix=resource_type.name_prefix,
-                no_headers=True,
-                now=app.env.now(),
-                out=app.env.stdout,
-                single=True,
-            )
+            for obj in objects:
+                print_objects(
+                    [obj],
+                    output=output,
+                    columns=_columns(resource_type),
+                    namespaced=resource_type.namespaced,
+                    all_namespaces=all_namespaces,
+                    name_prefix=resource_type.name_prefix,
+                    no_headers=True,
+                    now=app.env.now(),
+                    out=app.env.stdout,
+                    single=True,
+                )
         app.env.stdout.flush()
 
+    show(initial)
+    for event in app.client.watch(resource_type.collection_path(namespace), query=params):
+        if event.get("type") == "BOOKMARK":
+            continue
+        obj = event.get("object") or {}
+        obj.setdefault("apiVersion", resource_type.api_version)
+        obj.setdefault("kind", resource_type.kind)
+        show([obj])
 
-@click.command("get", context_settings={"ignore_unknown_options": False})
+
+@click.command("get")
 @click.argument("args", nargs=-1)
 @click.option(
     "-A", "--all-namespaces", is_flag=True, help="List the requested object(s) across all namespaces."
@@ -139,9 +149,7 @@ def _watch(
     help="Selector (label query) to filter on, e.g. -l key1=value1,key2=value2.",
 )
 @click.option(
-    "--field-selector",
-    default=None,
-    help="Selector (field query) to filter on, e.g. --field-selector metadata.name=x.",
+    "--field-selector", default=None, help="Selector (field query) to filter on, e.g. metadata.name=x."
 )
 @click.option("--no-headers", is_flag=True, help="Don't print headers (table and custom-columns output).")
 @click.option("--show-kind", is_flag=True, help="List the resource type for the requested object(s).")
@@ -149,9 +157,7 @@ def _watch(
     "-w", "--watch", is_flag=True, help="After listing/getting the requested object, watch for changes."
 )
 @click.option(
-    "--watch-only",
-    is_flag=True,
-    help="Watch for changes to the requested object(s), without listing/getting first.",
+    "--watch-only", is_flag=True, help="Watch for changes to the requested object(s), without listing first."
 )
 @click.pass_obj
 def get_command(
@@ -182,85 +188,62 @@ def get_command(
     if output is not None and not output.strip():
         output = None
     targets = parse_targets(args, command="get")
-    if (watch or watch_only) and len(targets) > 1:
-        raise click.UsageError("you may only specify a single resource type")
     query = _query(selector, field_selector)
+    if watch or watch_only:
+        if len(targets) > 1:
+            raise click.UsageError("you may only specify a single resource type")
+        (target,) = targets
+        resource_type = target.resource_type
+        namespace = None if (all_namespaces or not resource_type.namespaced) else app.namespace
+        initial, resource_version = (
+            ([], "") if watch_only else fetch(app, target, namespace=namespace, query=query)
+        )
+        _watch(
+            app,
+            target,
+            namespace=namespace,
+            query=query,
+            initial=initial,
+            resource_version=resource_version,
+            output=output,
+            all_namespaces=all_namespaces and resource_type.namespaced,
+            no_headers=no_headers,
+        )
+        return
+
     several_types = len(targets) > 1
+    whole_list = output is not None and output.split("=", 1)[0] in _WHOLE_LIST_FORMATS
     single = len(targets) == 1 and len(targets[0].names) == 1
     collected: list[dict[str, Any]] = []
     printed_any = False
     for target in targets:
         resource_type = target.resource_type
         namespace = (
-            None
-            if (all_namespaces and not target.names)
-            else (app.namespace if resource_type.namespaced else None)
+            None if (all_namespaces and not target.names) or not resource_type.namespaced else app.namespace
         )
-        if not resource_type.namespaced:
-            namespace = None
-        items: list[dict[str, Any]] = []
-        resource_version = ""
-        if not watch_only:
-            items, resource_version = fetch(app, target, namespace=namespace, query=query)
-        lists_whole = output is not None and output.split("=", 1)[0] in (
-            "json",
-            "yaml",
-            "jsonpath",
-            "jsonpath-as-json",
-        )
-        if lists_whole and several_types:
+        items, _ = fetch(app, target, namespace=namespace, query=query)
+        if whole_list:
             collected.extend(items)
             continue
-        if items:
-            if printed_any and output in (None, "wide"):
-                app.env.out()
-            print_objects(
-                items,
-                output=output,
-                columns=_columns(resource_type),
-                namespaced=resource_type.namespaced,
-                all_namespaces=all_namespaces and resource_type.namespaced and not target.names,
-                name_prefix=resource_type.name_prefix,
-                no_headers=no_headers,
-                show_kind=show_kind or several_types,
-                now=app.env.now(),
-                out=app.env.stdout,
-                single=single,
-            )
-            printed_any = True
-        elif lists_whole and not target.names and not watch_only:
-            print_objects(
-                [],
-                output=output,
-                columns=_columns(resource_type),
-                namespaced=resource_type.namespaced,
-                all_namespaces=all_namespaces,
-                name_prefix=resource_type.name_prefix,
-                no_headers=no_headers,
-                now=app.env.now(),
-                out=app.env.stdout,
-                single=False,
-            )
-            printed_any = True
-        if watch or watch_only:
-            app.env.stdout.flush()
-            _watch(
-                app,
-                target,
-                namespace=namespace,
-                query=query,
-                resource_version=resource_version,
-                output=output,
-                all_namespaces=all_namespaces,
-                no_headers=no_headers,
-                header_printed=bool(items) and output in (None, "wide"),
-            )
-    if collected or (
-        several_types
-        and output is not None
-        and not printed_any
-        and output.split("=", 1)[0] in ("json", "yaml", "jsonpath", "jsonpath-as-json")
-    ):
+        if not items:
+            continue
+        if printed_any and output in (None, "wide"):
+            app.env.out()
+        print_objects(
+            items,
+            output=output,
+            columns=_columns(resource_type),
+            namespaced=resource_type.namespaced,
+            all_namespaces=all_namespaces and resource_type.namespaced and not target.names,
+            name_prefix=resource_type.name_prefix,
+            no_headers=no_headers,
+            show_kind=show_kind or several_types,
+            now=app.env.now(),
+            out=app.env.stdout,
+            single=single,
+        )
+        printed_any = True
+    if whole_list and (collected or not any(t.names for t in targets)):
         first = targets[0].resource_type
         print_objects(
             collected,
@@ -272,10 +255,23 @@ def get_command(
             no_headers=no_headers,
             now=app.env.now(),
             out=app.env.stdout,
-            single=False,
+            single=single and len(collected) == 1,
         )
-        printed_any = True
-    if not printed_any and not any(t.names for t in targets) and not (watch or watch_only):
+        printed_any = bool(collected)
+    if output not in (None, "wide") and output.split("=", 1)[0] in ("custom-columns", "custom-columns-file"):
+        if not printed_any and not no_headers:
+            # kubectl prints the bare header of an empty custom-columns table, and no "No resources" line.
+            print_objects(
+                [],
+                output=output,
+                columns=(),
+                namespaced=False,
+                all_namespaces=False,
+                name_prefix="",
+                out=app.env.stdout,
+            )
+        return
+    if not printed_any and output in (None, "wide") and not any(t.names for t in targets):
         namespaced = any(t.resource_type.namespaced for t in targets)
         app.env.err(
             no_resources_message(app.namespace if namespaced and not all_namespaces else None, all_namespaces)
