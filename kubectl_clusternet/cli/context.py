@@ -10,6 +10,8 @@ from .env import Environment
 from .globalflags import GlobalFlags
 
 if TYPE_CHECKING:
+    from ..core.apis.model import ResourceType
+    from ..core.kube.discovery import Discovery
     from ..core.kube.kubeconfig import ResolvedConfig
     from ..core.kube.rest import RestClient
 
@@ -37,6 +39,16 @@ class AppContext:
         client = RestClient(connection_from_config(self.config))
         self._clients.append(client)
         return client
+
+    @cached_property
+    def discovery(self) -> Discovery:
+        from ..core.kube.discovery import Discovery
+
+        return Discovery(self.client)
+
+    def discover(self, word: str) -> ResourceType | None:
+        """A kind the parent serves that the toolkit has no definition of (a CRD's kind, say)."""
+        return self.discovery.find_by_name(word)
 
     @property
     def namespace(self) -> str:

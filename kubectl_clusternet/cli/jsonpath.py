@@ -177,8 +177,9 @@ _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def as_kubectl_number(value: Any) -> Any:
-    """A whole float as the int64 kubectl would hold: Go writes ``2.0`` as ``2`` in JSON and kubectl decodes
-    whole numbers as int64, so a Python ``2.0`` must compare and print like the integer ``2``."""
+    """A whole float as the int64 it becomes once Go has written it as JSON (``2``) and kubectl has read it
+    back: what the table and YAML printers see after that round trip. (Before it, as in jsonpath, a float
+    stays a float64: ``[?(@==2)]`` against ``2.0`` is Go's "incompatible types for comparison".)"""
     if isinstance(value, float) and value.is_integer() and _INT64_MIN <= value <= _INT64_MAX:
         return int(value)
     return value
@@ -210,7 +211,6 @@ _QUOTE_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r
 
 def go_syntax(value: Any) -> str:
     """``%#v`` of unstructured data, as kubectl dumps the object in a jsonpath execution error."""
-    value = as_kubectl_number(value)
     if value is None:
         return "interface {}(nil)"
     if isinstance(value, str):
@@ -246,7 +246,6 @@ def go_sprint(value: Any) -> str:
 
 def go_type_name(value: Any) -> str:
     """The Go type an unstructured value decodes to, as Go's error messages name it."""
-    value = as_kubectl_number(value)
     if value is None:
         return "<nil>"
     if isinstance(value, bool):
@@ -813,7 +812,6 @@ def _descend(values: list[Any]) -> Iterator[Any]:
 
 
 def _comparison_kind(value: Any) -> str:
-    value = as_kubectl_number(value)
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, int):

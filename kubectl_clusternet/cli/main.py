@@ -28,6 +28,7 @@ _EPILOG = (
 # Command name -> module under kubectl_clusternet.cli.commands. Modules load only when their command runs, so
 # `version --client`, `--help` and completion stay fast.
 _LAZY_COMMANDS = {
+    "apply": "apply",
     "get": "get",
     "describe": "describe",
     "delete": "delete",

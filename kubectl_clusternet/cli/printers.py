@@ -103,7 +103,8 @@ def human_duration(seconds: float) -> str:
 
 
 _RFC3339 = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:[.,](\d+))?(?:Z|([+-])(\d{2}):(\d{2}))$"
+    r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:[.,](\d+))?(?:Z|([+-])(\d{2}):(\d{2}))$",
+    re.ASCII,
 )
 _GO_ZERO_TIME = -62135596800  # 0001-01-01T00:00:00Z in Unix seconds, Go's time.Time{}
 
@@ -169,12 +170,6 @@ def _utc(now: datetime | None) -> datetime:
 
 
 @dataclass
-class _Cell:
-    text: str
-    tab_terminated: bool
-
-
-@dataclass
 class _TabWriter:
     """Go's text/tabwriter as cli-runtime configures it, including liggitt/tabwriter's RememberWidths.
 
@@ -185,10 +180,10 @@ class _TabWriter:
     min_width: int = 6
     padding: int = 3
     remember_widths: bool = True
-    _lines: list[list[_Cell]] = field(default_factory=lambda: [[]])
-    _pending: list[str] = field(default_factory=list)
-    _widths: list[int] = field(default_factory=list)
-    _max_widths: list[int] = field(default_factory=list)
+    _lines: list[list[str]] = field(default_factory=lambda: [[]], init=False, repr=False)
+    _pending: list[str] = field(default_factory=list, init=False, repr=False)
+    _widths: list[int] = field(default_factory=list, init=False, repr=False)
+    _max_widths: list[int] = field(default_factory=list, init=False, repr=False)
 
     def write(self, text: str) -> str:
         """Buffer ``text``; returns what Go would already emit (a one-cell line forces a flush)."""
@@ -199,7 +194,7 @@ class _TabWriter:
                 continue
             self._pending.append(text[start:index])
             start = index + 1
-            cells_in_line = self._terminate_cell(char == "\t")
+            cells_in_line = self._terminate_cell()
             if char in "\n\f":
                 self._lines.append([])
                 if char == "\f" or cells_in_line == 1:
@@ -210,7 +205,7 @@ class _TabWriter:
     def flush(self) -> str:
         """Lay out and return everything buffered."""
         if "".join(self._pending):
-            self._terminate_cell(False)
+            self._terminate_cell()
         output: list[str] = []
         self._format(output, 0, len(self._lines))
         self._lines = [[]]
@@ -218,19 +213,20 @@ class _TabWriter:
         self._widths = []
         return "".join(output)
 
-    def _terminate_cell(self, tab_terminated: bool) -> int:
+    def _terminate_cell(self) -> int:
         line = self._lines[-1]
-        line.append(_Cell("".join(self._pending), tab_terminated))
+        line.append("".join(self._pending))
         self._pending = []
         return len(line)
 
     def _write_lines(self, output: list[str], first: int, stop: int) -> None:
         for index in range(first, stop):
             for column, cell in enumerate(self._lines[index]):
-                output.append(cell.text)
+                output.append(cell)
                 if column < len(self._widths):
-                    output.append(" " * (self._widths[column] - len(cell.text)))
-            output.append("".join(self._pending) if index + 1 == len(self._lines) else "\n")
+                    output.append(" " * (self._widths[column] - len(cell)))
+            if index + 1 < len(self._lines):  # the last line is the unterminated one after the final newline
+                output.append("\n")
 
     def _format(self, output: list[str], first: int, stop: int) -> None:
         column = len(self._widths)
@@ -244,7 +240,7 @@ class _TabWriter:
             first = line_index
             width = self.min_width
             while line_index < stop and column < len(self._lines[line_index]) - 1:
-                width = max(width, len(self._lines[line_index][column].text) + self.padding)
+                width = max(width, len(self._lines[line_index][column]) + self.padding)
                 line_index += 1
             if self.remember_widths:
                 if len(self._max_widths) < len(self._widths):
@@ -294,15 +290,15 @@ def _server_cell(obj: dict[str, Any], column: PrinterColumn, now: datetime) -> A
         return None
     if not groups or not groups[0]:
         return None
-    value = as_kubectl_number(groups[0][0])
+    value = groups[0][0]
     if column.type == "string":
         return result_text(value)
     if value is None:
         return None
     if column.type == "integer":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             return None
-        return int(value) if not math.isnan(value) and not math.isinf(value) else None
+        return int(value)  # Go's int64(float64) truncates
     if column.type == "number":
         return None if isinstance(value, bool) or not isinstance(value, (int, float)) else value
     if column.type == "boolean":
@@ -395,8 +391,8 @@ class WatchTablePrinter:
     wide: bool = False
     no_headers: bool = False
     show_kind: bool = False
-    _writer: _TabWriter = field(default_factory=_TabWriter)
-    _printed_header: bool = False
+    _writer: _TabWriter = field(default_factory=_TabWriter, init=False, repr=False)
+    _printed_header: bool = field(default=False, init=False, repr=False)
 
     def print(self, obj: dict[str, Any], *, now: datetime | None = None) -> None:
         """Print one event's object as a row (after the header, the first time)."""
@@ -450,11 +446,12 @@ _GO_UINT = re.compile(r"^(?:0[bB][01]+|0[oO][0-7]+|0[xX][0-9a-fA-F]+|0[0-7]*|[1-
 _YAML_FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
 _BASE60_FLOAT = re.compile(r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$")
 _YAML_TIMESTAMPS = (
-    re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$"),
+    re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$", re.ASCII),
     re.compile(
-        r"^(\d{4})-(\d{1,2})-(\d{1,2})[Tt](\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$"
+        r"^(\d{4})-(\d{1,2})-(\d{1,2})[Tt](\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$",
+        re.ASCII,
     ),
-    re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2}) (\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.\d+)?$"),
+    re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2}) (\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.\d+)?$", re.ASCII),
 )
 
 
@@ -760,6 +757,14 @@ def to_json(obj: Any) -> str:
     return go_json(obj, indent="    ") + "\n"
 
 
+def _without_managed_fields(obj: dict[str, Any]) -> dict[str, Any]:
+    """A shallow copy without ``metadata.managedFields`` (the input is left alone)."""
+    metadata = obj.get("metadata")
+    if not isinstance(metadata, dict) or "managedFields" not in metadata:
+        return obj
+    return {**obj, "metadata": {k: v for k, v in metadata.items() if k != "managedFields"}}
+
+
 def _as_list(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The List kubectl wraps several objects in for yaml, json and jsonpath output."""
     return {"apiVersion": "v1", "items": list(items), "kind": "List", "metadata": {"resourceVersion": ""}}
@@ -907,6 +912,7 @@ def print_objects(
     show_kind: bool = False,
     single: bool = False,
     allow_missing_template_keys: bool = True,
+    show_managed_fields: bool = False,
     now: datetime | None = None,
     out: TextIO,
 ) -> None:
@@ -914,8 +920,10 @@ def print_objects(
 
     ``single`` is kubectl's "single item implied" (``get kind name``): with exactly one item, yaml, json
     and jsonpath see the bare object; otherwise they see a ``List``. ``name_prefix`` is ``kind.group`` in
-    lower case (``managedcluster.clusters.clusternet.io``) for ``-o name`` and ``--show-kind``. Tables with
-    no items print nothing: the caller prints :func:`no_resources_message` to stderr."""
+    lower case (``managedcluster.clusters.clusternet.io``) for ``-o name`` and ``--show-kind``. As in kubectl,
+    yaml and json drop ``metadata.managedFields`` unless ``show_managed_fields``; jsonpath and custom-columns
+    see them. Tables with no items print nothing: the caller prints :func:`no_resources_message` to stderr.
+    Raises UsageError for a bad ``output`` and ClusternetError when a jsonpath template fails on the data."""
     printer = _build_printer(output)
     if printer.kind in ("table", "wide"):
         if not items:
@@ -947,6 +955,8 @@ def print_objects(
         rows.extend([evaluate_column(item, column.path) for column in printer.columns] for item in items)
         out.write(format_table(rows))
         return
+    if printer.kind in ("yaml", "json") and not show_managed_fields:
+        items = [_without_managed_fields(item) for item in items]
     data: Any = items[0] if single and len(items) == 1 else _as_list(items)
     if printer.kind == "yaml":
         out.write(to_yaml(data))

@@ -32,7 +32,6 @@ def test_version_client_plain() -> None:
         (["get"], "error: You must specify the type of resource to get."),
         (["get", "mcls", "--bogus"], "error: unknown flag: --bogus"),
         (["frobnicate"], 'error: unknown command "frobnicate" for "kubectl clusternet"'),
-        (["get", "widgets"], 'error: the server doesn\'t have a resource type "widgets"'),
         (["-n"], "error: flag needs an argument: -n"),
     ],
 )

@@ -40,6 +40,17 @@ def _parse_timeout(text: str) -> float | None:
     return seconds or None
 
 
+def _object_path(resource_type: Any, name: str, namespace: str | None, *, feed: bool) -> str:
+    """Where the object lives in the parent: itself, or (a native kind to distribute) its Manifest."""
+    if not feed:
+        return str(resource_type.object_path(name, namespace))
+    from ...core.apis.apps import MANIFEST
+    from ...core.hub import RESERVED_NAMESPACE
+    from ...core.manifests_store import manifest_name
+
+    return MANIFEST.object_path(manifest_name(resource_type.plural, name, namespace), RESERVED_NAMESPACE)
+
+
 @click.command("delete")
 @click.argument("args", nargs=-1)
 @click.option("-A", "--all-namespaces", is_flag=True, help="With --all or -l, delete across all namespaces.")
@@ -79,7 +90,7 @@ def delete_command(
     """
     from .get import fetch
 
-    targets = parse_targets(args, command="delete")
+    targets = parse_targets(args, command="delete", discover=app.discover)
     named = any(t.names for t in targets)
     if named and (delete_all or selector):
         raise UsageError("name cannot be provided when a selector or --all is specified")
@@ -104,7 +115,7 @@ def delete_command(
             metadata = obj.get("metadata") or {}
             name = str(metadata.get("name"))
             obj_namespace = metadata.get("namespace") if resource_type.namespaced else None
-            path = resource_type.object_path(name, obj_namespace)
+            path = _object_path(resource_type, name, obj_namespace, feed=target.feed)
             label = (
                 f"{resource_type.name_prefix}/{name}"
                 if output == "name"

@@ -183,7 +183,7 @@ def describe_command(
     """
     from .get import fetch
 
-    targets = parse_targets(args, command="describe")
+    targets = parse_targets(args, command="describe", discover=app.discover)
     query = [("labelSelector", selector)] if selector else []
     first = True
     found_any = False

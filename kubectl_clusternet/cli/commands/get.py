@@ -14,7 +14,7 @@ from ..resources import Target, parse_targets, translate_missing_type
 __all__ = ["COMMAND", "fetch"]
 
 # Formats that print one document for everything asked, rather than one table per resource type.
-_WHOLE_LIST_FORMATS = ("json", "yaml", "jsonpath", "jsonpath-as-json")
+_WHOLE_LIST_FORMATS = ("json", "yaml", "jsonpath", "jsonpath-as-json", "jsonpath-file")
 
 
 def _columns(resource_type: ResourceType) -> tuple[Any, ...]:
@@ -37,6 +37,8 @@ def fetch(
 
     Returns the items and the list's resourceVersion (for a following watch)."""
     resource_type = target.resource_type
+    if target.feed:
+        return _fetch_feeds(app, target, namespace=namespace, query=query), ""
     word = resource_type.plural
     items: list[dict[str, Any]] = []
     if target.names:
@@ -66,6 +68,42 @@ def fetch(
         item.setdefault("kind", kind)
         items.append(item)
     return items, str((listing.get("metadata") or {}).get("resourceVersion") or "")
+
+
+def _fetch_feeds(
+    app: AppContext, target: Target, *, namespace: str | None, query: list[tuple[str, str]]
+) -> list[dict[str, Any]]:
+    """Native objects to distribute live as Manifests in the reserved namespace: list those, show the objects."""
+    from ...core.apis.apps import MANIFEST
+    from ...core.hub import RESERVED_NAMESPACE
+    from ...core.manifests_store import kind_selector, object_from_manifest
+
+    resource_type = target.resource_type
+    # Cluster-scoped kinds carry an empty namespace label; None (-A) lists every namespace.
+    label_namespace = namespace if resource_type.namespaced else ""
+    user_selectors = [value for key, value in query if key == "labelSelector"]
+    path = MANIFEST.collection_path(RESERVED_NAMESPACE)
+
+    def listing(name: str | None) -> list[dict[str, Any]]:
+        selector = ",".join(
+            [kind_selector(resource_type.group, resource_type.kind, label_namespace, name), *user_selectors]
+        )
+        try:
+            found = app.client.get(path, query=[("labelSelector", selector)])
+        except ApiError as error:
+            raise translate_missing_type(error, MANIFEST, "manifests") from error
+        return [object_from_manifest(m) for m in found.get("items") or []]
+
+    if not target.names:
+        return listing(None)
+    items: list[dict[str, Any]] = []
+    for name in target.names:
+        found = listing(name)
+        if not found:
+            app.env.err(f'Error from server (NotFound): {resource_type.group_resource} "{name}" not found')
+            app.fail_later()
+        items.extend(found)
+    return items
 
 
 def _watch(
@@ -106,6 +144,8 @@ def _watch(
             table.print_many(objects, now=app.env.now())
         else:
             for obj in objects:
+                if output == "yaml":
+                    app.env.out("---")  # kubectl separates the documents of a watch
                 print_objects(
                     [obj],
                     output=output,
@@ -183,11 +223,12 @@ def get_command(
       # Show one Subscription as YAML
       kubectl clusternet get sub app -o yaml
     """
-    from ..printers import no_resources_message, print_objects
+    from ..printers import check_output_format, no_resources_message, print_objects
 
     if output is not None and not output.strip():
         output = None
-    targets = parse_targets(args, command="get")
+    check_output_format(output)
+    targets = parse_targets(args, command="get", discover=app.discover)
     query = _query(selector, field_selector)
     if watch or watch_only:
         if len(targets) > 1:

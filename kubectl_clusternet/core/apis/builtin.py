@@ -25,7 +25,9 @@ __all__ = [
 ]
 
 
-def _core(kind: str, plural: str, namespaced: bool, *columns: PrinterColumn, short: tuple[str, ...] = ()) -> ResourceType:
+def _core(
+    kind: str, plural: str, namespaced: bool, *columns: PrinterColumn, short: tuple[str, ...] = ()
+) -> ResourceType:
     return ResourceType(
         group="",
         version="v1",
@@ -38,7 +40,14 @@ def _core(kind: str, plural: str, namespaced: bool, *columns: PrinterColumn, sho
     )
 
 
-NAMESPACE = _core("Namespace", "namespaces", False, PrinterColumn("STATUS", "string", ".status.phase"), AGE_COLUMN, short=("ns",))
+NAMESPACE = _core(
+    "Namespace",
+    "namespaces",
+    False,
+    PrinterColumn("STATUS", "string", ".status.phase"),
+    AGE_COLUMN,
+    short=("ns",),
+)
 SERVICE_ACCOUNT = _core("ServiceAccount", "serviceaccounts", True, short=("sa",))
 SECRET = _core("Secret", "secrets", True, PrinterColumn("TYPE", "string", ".type"), AGE_COLUMN)
 CONFIG_MAP = _core("ConfigMap", "configmaps", True, short=("cm",))
@@ -48,14 +57,19 @@ SERVICE = _core(
     True,
     PrinterColumn("TYPE", "string", ".spec.type"),
     PrinterColumn("CLUSTER-IP", "string", ".spec.clusterIP"),
+    PrinterColumn("EXTERNAL-IP", "string", ".status.loadBalancer.ingress[0].ip"),
+    PrinterColumn("PORT(S)", "string", ".spec.ports[0].port"),
     AGE_COLUMN,
+    PrinterColumn("SELECTOR", "string", ".spec.selector", priority=1),
     short=("svc",),
 )
 EVENT = _core("Event", "events", True, short=("ev",))
 NODE = _core("Node", "nodes", False, short=("no",))
 
 
-def _typed(group: str, version: str, kind: str, plural: str, namespaced: bool, short: tuple[str, ...] = ()) -> ResourceType:
+def _typed(
+    group: str, version: str, kind: str, plural: str, namespaced: bool, short: tuple[str, ...] = ()
+) -> ResourceType:
     return ResourceType(
         group=group,
         version=version,
@@ -73,10 +87,31 @@ CLUSTER_ROLE_BINDING = _typed(_RBAC, "v1", "ClusterRoleBinding", "clusterrolebin
 ROLE = _typed(_RBAC, "v1", "Role", "roles", True)
 ROLE_BINDING = _typed(_RBAC, "v1", "RoleBinding", "rolebindings", True)
 CUSTOM_RESOURCE_DEFINITION = _typed(
-    "apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", False, ("crd", "crds")
+    "apiextensions.k8s.io",
+    "v1",
+    "CustomResourceDefinition",
+    "customresourcedefinitions",
+    False,
+    ("crd", "crds"),
 )
 API_SERVICE = _typed("apiregistration.k8s.io", "v1", "APIService", "apiservices", False)
-DEPLOYMENT = _typed("apps", "v1", "Deployment", "deployments", True, ("deploy",))
+DEPLOYMENT = ResourceType(
+    group="apps",
+    version="v1",
+    kind="Deployment",
+    plural="deployments",
+    singular="deployment",
+    namespaced=True,
+    short_names=("deploy",),
+    printer_columns=(
+        PrinterColumn("READY", "string", ".status.readyReplicas"),
+        PrinterColumn("UP-TO-DATE", "integer", ".status.updatedReplicas"),
+        PrinterColumn("AVAILABLE", "integer", ".status.availableReplicas"),
+        AGE_COLUMN,
+        PrinterColumn("CONTAINERS", "string", ".spec.template.spec.containers[0].name", priority=1),
+        PrinterColumn("IMAGES", "string", ".spec.template.spec.containers[0].image", priority=1),
+    ),
+)
 LEASE = _typed("coordination.k8s.io", "v1", "Lease", "leases", True)
 
 BUILTIN_TYPES: tuple[ResourceType, ...] = (
