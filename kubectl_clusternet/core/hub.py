@@ -90,7 +90,12 @@ def hub_objects() -> list[dict[str, Any]]:
             SOCKETS_PROXY_ROLE,
             [
                 {"apiGroups": ["proxies.clusternet.io"], "resources": ["sockets/proxy"], "verbs": ["*"]},
-                {"apiGroups": [""], "resources": ["users"], "verbs": ["impersonate"], "resourceNames": ["clusternet"]},
+                {
+                    "apiGroups": [""],
+                    "resources": ["users"],
+                    "verbs": ["impersonate"],
+                    "resourceNames": ["clusternet"],
+                },
                 {
                     "apiGroups": ["authentication.k8s.io"],
                     "resources": [

@@ -19,11 +19,16 @@ class CliResult:
     stderr: str
 
 
-def run_cli(*args: str, environ: Mapping[str, str] | None = None, now: datetime | None = None,
-            stdin: str = "") -> CliResult:
+def run_cli(
+    *args: str, environ: Mapping[str, str] | None = None, now: datetime | None = None, stdin: str = ""
+) -> CliResult:
     out, err = io.StringIO(), io.StringIO()
-    env = Environment(stdout=out, stderr=err, stdin=io.StringIO(stdin),
-                      environ=dict(os.environ if environ is None else environ))
+    env = Environment(
+        stdout=out,
+        stderr=err,
+        stdin=io.StringIO(stdin),
+        environ=dict(os.environ if environ is None else environ),
+    )
     if now is not None:
         env.now = lambda: now
     code = main(list(args), env)

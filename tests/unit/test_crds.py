@@ -17,17 +17,43 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # kind: (group, scope, plural, short names, printer column names) as clusternet-reference.md section 2 lists them.
 UPSTREAM = {
-    "ClusterRegistrationRequest": ("clusters.clusternet.io", "Cluster", "clusterregistrationrequests", ["clsrr"],
-                                   ["CLUSTER ID", "STATUS", "AGE"]),
-    "ManagedCluster": ("clusters.clusternet.io", "Namespaced", "managedclusters", ["mcls"],
-                       ["CLUSTER ID", "CLUSTER TYPE", "SYNC MODE", "KUBERNETES", "STATUS", "AGE", "AGENT VERSION"]),
+    "ClusterRegistrationRequest": (
+        "clusters.clusternet.io",
+        "Cluster",
+        "clusterregistrationrequests",
+        ["clsrr"],
+        ["CLUSTER ID", "STATUS", "AGE"],
+    ),
+    "ManagedCluster": (
+        "clusters.clusternet.io",
+        "Namespaced",
+        "managedclusters",
+        ["mcls"],
+        ["CLUSTER ID", "CLUSTER TYPE", "SYNC MODE", "KUBERNETES", "STATUS", "AGE", "AGENT VERSION"],
+    ),
     "Subscription": ("apps.clusternet.io", "Namespaced", "subscriptions", ["sub", "subs"], ["AGE"]),
     "Base": ("apps.clusternet.io", "Namespaced", "bases", None, ["AGE"]),
-    "Description": ("apps.clusternet.io", "Namespaced", "descriptions", ["desc"], ["DEPLOYER", "STATUS", "AGE"]),
-    "HelmChart": ("apps.clusternet.io", "Namespaced", "helmcharts", ["chart", "charts"],
-                  ["CHART", "VERSION", "REPO", "STATUS", "AGE"]),
-    "HelmRelease": ("apps.clusternet.io", "Namespaced", "helmreleases", ["hr"],
-                    ["CHART", "VERSION", "REPO", "STATUS", "AGE"]),
+    "Description": (
+        "apps.clusternet.io",
+        "Namespaced",
+        "descriptions",
+        ["desc"],
+        ["DEPLOYER", "STATUS", "AGE"],
+    ),
+    "HelmChart": (
+        "apps.clusternet.io",
+        "Namespaced",
+        "helmcharts",
+        ["chart", "charts"],
+        ["CHART", "VERSION", "REPO", "STATUS", "AGE"],
+    ),
+    "HelmRelease": (
+        "apps.clusternet.io",
+        "Namespaced",
+        "helmreleases",
+        ["hr"],
+        ["CHART", "VERSION", "REPO", "STATUS", "AGE"],
+    ),
     "Localization": ("apps.clusternet.io", "Namespaced", "localizations", ["loc", "local"], ["AGE"]),
     "Globalization": ("apps.clusternet.io", "Cluster", "globalizations", ["glob", "global"], ["AGE"]),
     "Manifest": ("apps.clusternet.io", "Namespaced", "manifests", None, ["AGE"]),
@@ -73,9 +99,7 @@ def test_defaults(kind: str, path: tuple[str, ...], default: object) -> None:
     assert node["default"] == default
 
 
-@pytest.mark.parametrize(
-    ("kind", "status"), [(t.kind, t.status_subresource) for t in CLUSTERNET_TYPES]
-)
+@pytest.mark.parametrize(("kind", "status"), [(t.kind, t.status_subresource) for t in CLUSTERNET_TYPES])
 def test_status_subresource(kind: str, status: bool) -> None:
     """Kinds with a status in upstream declare the status subresource; the others do not."""
     (resource_type,) = [t for t in CLUSTERNET_TYPES if t.kind == kind]
@@ -86,10 +110,22 @@ def test_status_subresource(kind: str, status: bool) -> None:
 
 @pytest.mark.parametrize(
     ("word", "kind"),
-    [("mcls", "ManagedCluster"), ("managedclusters.clusters.clusternet.io", "ManagedCluster"), ("clsrr", "ClusterRegistrationRequest"),
-     ("subs", "Subscription"), ("Subscription", "Subscription"), ("desc", "Description"), ("hr", "HelmRelease"),
-     ("charts", "HelmChart"), ("global", "Globalization"), ("loc", "Localization"), ("finv", "FeedInventory"),
-     ("base", "Base"), ("manifest", "Manifest"), ("nope", None)],
+    [
+        ("mcls", "ManagedCluster"),
+        ("managedclusters.clusters.clusternet.io", "ManagedCluster"),
+        ("clsrr", "ClusterRegistrationRequest"),
+        ("subs", "Subscription"),
+        ("Subscription", "Subscription"),
+        ("desc", "Description"),
+        ("hr", "HelmRelease"),
+        ("charts", "HelmChart"),
+        ("global", "Globalization"),
+        ("loc", "Localization"),
+        ("finv", "FeedInventory"),
+        ("base", "Base"),
+        ("manifest", "Manifest"),
+        ("nope", None),
+    ],
 )
 def test_find_type_accepts_kubectl_names(word: str, kind: str | None) -> None:
     """Kinds are found by kind, plural, singular, short name and group-qualified name, as kubectl resolves them."""
@@ -101,8 +137,9 @@ def test_generated_files_match_code() -> None:
     """The committed deploy/ files are exactly what the code renders (regenerate with scripts/generate_manifests.py)."""
     for relative, text in render_deploy_files().items():
         assert (ROOT / relative).read_text() == text, relative
-    result = subprocess.run([sys.executable, "scripts/generate_manifests.py", "--check"], cwd=ROOT,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "scripts/generate_manifests.py", "--check"], cwd=ROOT, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr
 
 

@@ -59,7 +59,14 @@ def _violations(package: str, forbidden: tuple[str, ...]) -> list[str]:
     [
         (
             "kubectl_clusternet/core",
-            ("click", "rich", "kubectl_clusternet.cli", "kubectl_clusternet.localfleet", "hub_lite", "agent_lite"),
+            (
+                "click",
+                "rich",
+                "kubectl_clusternet.cli",
+                "kubectl_clusternet.localfleet",
+                "hub_lite",
+                "agent_lite",
+            ),
         ),
         ("hub_lite", ("agent_lite", "kubectl_clusternet.cli", "click")),
         ("agent_lite", ("hub_lite", "kubectl_clusternet.cli", "click")),
@@ -73,7 +80,12 @@ def test_layering(package: str, forbidden: tuple[str, ...]) -> None:
 @pytest.mark.parametrize(
     ("source", "module", "is_package", "expected"),
     [
-        ("from ...cli import main\n", "kubectl_clusternet.core.kube.rest", False, "kubectl_clusternet.cli.main"),
+        (
+            "from ...cli import main\n",
+            "kubectl_clusternet.core.kube.rest",
+            False,
+            "kubectl_clusternet.cli.main",
+        ),
         ("from ..cli import main\n", "kubectl_clusternet.core", True, "kubectl_clusternet.cli.main"),
         ("from . import model\n", "kubectl_clusternet.core.apis", True, "kubectl_clusternet.core.apis.model"),
         ("import rich.console\n", "kubectl_clusternet.core.x", False, "rich.console"),
@@ -94,5 +106,7 @@ def test_core_import_loads_no_cli_libraries() -> None:
         "bad = sorted(n for n in ('click', 'rich', 'kubernetes', 'kubectl_clusternet.cli') if n in sys.modules)\n"
         "print(','.join(bad))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
     assert result.stdout.strip() == ""

@@ -121,7 +121,9 @@ def _override_spec(*, cluster_scoped: bool) -> Schema:
         "feed": _feed(),
     }
     if cluster_scoped:
-        properties["clusterAffinity"] = label_selector("Clusters this Globalization applies to; empty means all.")
+        properties["clusterAffinity"] = label_selector(
+            "Clusters this Globalization applies to; empty means all."
+        )
     return obj(properties, required=("feed",))
 
 
@@ -139,7 +141,9 @@ SUBSCRIPTION = ResourceType(
         {
             "spec": obj(
                 {
-                    "schedulerName": string("The scheduler that schedules this Subscription.", default="default"),
+                    "schedulerName": string(
+                        "The scheduler that schedules this Subscription.", default="default"
+                    ),
                     "schedulingBySubGroup": boolean("Schedule each subscriber group separately."),
                     "schedulingStrategy": string(
                         "Replication deploys to every matching cluster; Dividing splits replicas.",
@@ -248,7 +252,9 @@ DESCRIPTION = ResourceType(
             "spec": obj(
                 {
                     "deployer": string("Who renders the objects.", enum=("Helm", "Generic")),
-                    "charts": array(obj({"namespace": string(), "name": string()}, required=("namespace", "name"))),
+                    "charts": array(
+                        obj({"namespace": string(), "name": string()}, required=("namespace", "name"))
+                    ),
                     "raw": array(byte_string(), "Rendered objects (Generic) or per-chart values (Helm)."),
                     "chartRaw": array(byte_string(), "Rendered HelmChart objects (Helm)."),
                 },
@@ -269,7 +275,9 @@ DESCRIPTION = ResourceType(
                         )
                     ),
                     "reason": string(),
-                    "manifestStatuses": array(obj({**_feed_properties(), "observedStatus": preserve_unknown()})),
+                    "manifestStatuses": array(
+                        obj({**_feed_properties(), "observedStatus": preserve_unknown()})
+                    ),
                 }
             ),
         },
@@ -398,8 +406,14 @@ FEED_INVENTORY = ResourceType(
                                         "affinity": preserve_unknown(),
                                         "resources": obj(
                                             {
-                                                "limits": {"type": "object", "additionalProperties": quantity()},
-                                                "requests": {"type": "object", "additionalProperties": quantity()},
+                                                "limits": {
+                                                    "type": "object",
+                                                    "additionalProperties": quantity(),
+                                                },
+                                                "requests": {
+                                                    "type": "object",
+                                                    "additionalProperties": quantity(),
+                                                },
                                             }
                                         ),
                                     }

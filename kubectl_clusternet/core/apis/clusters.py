@@ -36,7 +36,11 @@ SYNC_MODES = ("Push", "Pull", "Dual")
 CLUSTER_TYPES = ("StandardCluster", "EdgeCluster")
 UUID_PATTERN = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 
-_resource_list = {"type": "object", "additionalProperties": quantity(), "description": "Quantities by resource name."}
+_resource_list = {
+    "type": "object",
+    "additionalProperties": quantity(),
+    "description": "Quantities by resource name.",
+}
 
 
 CLUSTER_REGISTRATION_REQUEST = ResourceType(
@@ -64,7 +68,9 @@ CLUSTER_REGISTRATION_REQUEST = ResourceType(
                     "clusterId": string("ClusterID, a Random (Version 4) UUID.", pattern=UUID_PATTERN),
                     "clusterType": string("ClusterType denotes the type of the cluster."),
                     "clusterName": string(
-                        "ClusterName is the cluster name.", max_length=30, pattern=r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+                        "ClusterName is the cluster name.",
+                        max_length=30,
+                        pattern=r"[a-z0-9]([-a-z0-9]*[a-z0-9])?",
                     ),
                     "clusterNamespace": string(
                         "ClusterNamespace is the dedicated namespace of the cluster.",
@@ -82,7 +88,9 @@ CLUSTER_REGISTRATION_REQUEST = ResourceType(
             ),
             "status": obj(
                 {
-                    "dedicatedNamespace": string("DedicatedNamespace is the dedicated namespace of the cluster."),
+                    "dedicatedNamespace": string(
+                        "DedicatedNamespace is the dedicated namespace of the cluster."
+                    ),
                     "token": byte_string("Token is the ServiceAccount token used by the agent."),
                     "caCertificate": byte_string("CACertificate is the public certificate of the parent."),
                     "result": string(
@@ -90,7 +98,9 @@ CLUSTER_REGISTRATION_REQUEST = ResourceType(
                         enum=("Approved", "Denied", "Failed"),
                     ),
                     "errorMessage": string("ErrorMessage tells the reason why the request is not approved."),
-                    "managedClusterName": string("ManagedClusterName is the name of the ManagedCluster object."),
+                    "managedClusterName": string(
+                        "ManagedClusterName is the name of the ManagedCluster object."
+                    ),
                 }
             ),
         },

@@ -112,6 +112,25 @@ class AsyncRestClient:
                 f"the server returned a body that is not JSON: {raw[:200]!r}", status=status
             ) from exc
 
+    async def request_raw(self, method: str, path: str, *, timeout: float | None = None) -> tuple[int, bytes]:
+        """The status and body of one request, uninterpreted: health endpoints (``/healthz``, ``/readyz``)
+        answer plain text, and a probe wants the status code, not an exception. Only an unreachable server
+        raises (ConnectionFailed)."""
+        client_timeout = aiohttp.ClientTimeout(total=timeout if timeout is not None else self._timeout)
+        try:
+            async with self._client_session().request(
+                method, self.url(path), headers=self._headers({}), timeout=client_timeout
+            ) as response:
+                return response.status, await response.read()
+        except aiohttp.ClientConnectorError as exc:
+            raise ConnectionFailed(
+                f"Unable to connect to the server {self.connection.host}:{self.connection.port}: {exc.os_error}"
+            ) from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise ConnectionFailed(
+                f"request to {self.connection.host}:{self.connection.port} failed: {exc!r}"
+            ) from exc
+
     async def get(self, path: str, *, query: QueryParams | None = None) -> Any:
         return await self.request("GET", path, query=query)
 

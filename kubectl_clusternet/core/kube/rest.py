@@ -178,7 +178,11 @@ def connection_from_config(resolved: ResolvedConfig) -> Connection:
     if scheme == "https":
         # Build the context for what the kubeconfig says: loading the system trust store costs tens of
         # milliseconds, so do it only when no certificate authority is given.
-        ca_pem = None if cluster.get("insecure-skip-tls-verify") else _data_or_file(cluster, "certificate-authority")
+        ca_pem = (
+            None
+            if cluster.get("insecure-skip-tls-verify")
+            else _data_or_file(cluster, "certificate-authority")
+        )
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         if cluster.get("insecure-skip-tls-verify"):
             context.check_hostname = False
@@ -187,7 +191,9 @@ def connection_from_config(resolved: ResolvedConfig) -> Connection:
             try:
                 context.load_verify_locations(cadata=ca_pem.decode())
             except (ssl.SSLError, ValueError) as exc:
-                raise ConfigError(f"invalid certificate authority for cluster {resolved.cluster_name!r}") from exc
+                raise ConfigError(
+                    f"invalid certificate authority for cluster {resolved.cluster_name!r}"
+                ) from exc
         else:
             context.load_default_certs(ssl.Purpose.SERVER_AUTH)
         cert_pem = _data_or_file(user, "client-certificate")
