@@ -133,3 +133,17 @@ def test_is_subset(wanted: object, actual: object, expected: bool) -> None:
 def test_api_errors_read_like_kubectl(status: int, body: bytes, display: str) -> None:
     """Failures from the server print as kubectl prints them: `Error from server (Reason): message`."""
     assert error_from_response(status, body).display() == display
+
+
+def test_api_resources_lists_every_clusternet_kind() -> None:
+    """api-resources names each Clusternet kind with its short names, offline."""
+    result = run_cli("api-resources", "--no-headers", environ={"HOME": "/nonexistent"})
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()}
+    assert len(rows) == 11
+    assert rows["managedclusters"] == [
+        "managedclusters",
+        "mcls",
+        "clusters.clusternet.io/v1beta1",
+        "true",
+        "ManagedCluster",
+    ]
