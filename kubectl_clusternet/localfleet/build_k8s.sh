@@ -10,7 +10,7 @@ say() { printf '[build] %s\n' "$*"; }
 binaries=(kube-apiserver kube-controller-manager)
 # Names what went into the binaries; bin/.recipe must match it or they are rebuilt. binaries.py reads
 # this line too, so binaries from an older recipe are never used.
-recipe=1.20.2+reflect2-1.0.2
+recipe=1.20.2+reflect2-1.0.2+openapi-null-check
 reflect2_src=/usr/share/gocode/src/github.com/modern-go/reflect2
 
 built() {
@@ -77,6 +77,16 @@ if [ ! -e "$vendored/go_above_118.go" ]; then
   rm -f "$vendored"/*.go "$vendored"/*.s
   cp "$reflect2_src"/*.go "$reflect2_src"/*.s "$vendored"/
 fi
+# The OpenAPI type validators (go-openapi and kube-openapi copies) decide "is this null?" by comparing two
+# reflect.Value structs; with Go >= 1.18 that comparison is true for every zero value, so a CRD rejects ""
+# in any string field ("must be of type string: null"). Only a real nil is null, as with the Go Kubernetes
+# 1.20 was released with.
+for validator in vendor/github.com/go-openapi/validate/type.go vendor/k8s.io/kube-openapi/pkg/validation/validate/type.go; do
+  if grep -q 'data == nil || reflect.DeepEqual(reflect.Zero(reflect.TypeOf(data)), reflect.ValueOf(data))' "$validator" 2>/dev/null; then
+    say "patching $validator: only nil is null (Go >= 1.18 made every zero value look null)"
+    sed -i 's/data == nil || reflect.DeepEqual(reflect.Zero(reflect.TypeOf(data)), reflect.ValueOf(data))/data == nil/' "$validator"
+  fi
+done
 mkdir -p .go/src/k8s.io
 [ -e .go/src/k8s.io/kubernetes ] || ln -s ../../.. .go/src/k8s.io/kubernetes
 cd .go/src/k8s.io/kubernetes
