@@ -14,10 +14,10 @@ import sys
 from collections.abc import Sequence
 
 from kubectl_clusternet import __version__
+from kubectl_clusternet.core.daemonlog import configure_logging
 from kubectl_clusternet.core.errors import ClusternetError
 
 from .agent import Agent
-from .logs import configure_logging
 from .options import AgentOptions, parse_options
 
 __all__ = ["main"]

@@ -34,7 +34,9 @@ _LAZY_COMMANDS = {
     "delete": "delete",
     "hub": "hub",
     "local": "local",
+    "api-resources": "apiresources",
     "version": "version",
+    "create": "tokens",
 }
 
 

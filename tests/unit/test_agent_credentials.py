@@ -15,9 +15,9 @@ import pytest
 import yaml
 
 from agent_lite.backoff import Backoff, jittered
-from agent_lite.logs import JsonFormatter, configure_logging
 from agent_lite.parent import renewal_delay, requested_lifetime
 from agent_lite.registrar import token_expired
+from kubectl_clusternet.core.daemonlog import JsonFormatter, configure_logging
 from kubectl_clusternet.core.tokens import (
     BootstrapToken,
     TokenError,

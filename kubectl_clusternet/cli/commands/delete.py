@@ -90,6 +90,14 @@ def delete_command(
     """
     from .get import fetch
 
+    if args and args[0] in ("bootstrap-token", "bootstrap-tokens", "bootstraptoken", "bootstraptokens"):
+        from .tokens import delete_bootstrap_token
+
+        if len(args) < 2:
+            raise UsageError("you must name the bootstrap token(s) to delete")
+        for token_id in args[1:]:
+            delete_bootstrap_token(app, token_id)
+        return
     targets = parse_targets(args, command="delete", discover=app.discover)
     named = any(t.names for t in targets)
     if named and (delete_all or selector):

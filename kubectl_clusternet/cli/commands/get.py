@@ -13,6 +13,9 @@ from ..resources import Target, parse_targets, translate_missing_type
 
 __all__ = ["COMMAND", "fetch"]
 
+# Bootstrap tokens are Secrets of a special type, listed like `kubeadm token list`, not a resource type.
+_BOOTSTRAP_TOKEN_WORDS = ("bootstrap-token", "bootstrap-tokens", "bootstraptoken", "bootstraptokens")
+
 # Formats that print one document for everything asked, rather than one table per resource type.
 _WHOLE_LIST_FORMATS = ("json", "yaml", "jsonpath", "jsonpath-as-json", "jsonpath-file")
 
@@ -228,6 +231,11 @@ def get_command(
     if output is not None and not output.strip():
         output = None
     check_output_format(output)
+    if args and args[0] in _BOOTSTRAP_TOKEN_WORDS:
+        from .tokens import list_bootstrap_tokens
+
+        list_bootstrap_tokens(app)
+        return
     targets = parse_targets(args, command="get", discover=app.discover)
     query = _query(selector, field_selector)
     if watch or watch_only:

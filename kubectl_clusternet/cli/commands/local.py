@@ -24,6 +24,14 @@ def _describe_fleet(app: AppContext, state: object) -> None:
     app.env.out(f"parent     {parent.server}   kubeconfig: {parent.kubeconfig}")
     for child in children:
         app.env.out(f"{child.name:<10} {child.server}   kubeconfig: {child.kubeconfig}")
+    processes = getattr(state, "processes", [])
+    if processes:
+        from ..printers import format_table
+
+        rows = [["PROCESS", "PID", "STATE"]]
+        rows += [[p.name, str(p.pid), "running" if p.running else "stopped"] for p in processes]
+        app.env.out("")
+        app.env.stdout.write(format_table(rows))
 
 
 @click.group("local")
@@ -47,6 +55,7 @@ def up_command(app: AppContext, children: int, directory: str | None) -> None:
       kubectl clusternet local up --children 3 --dir /tmp/fleet
     """
     from ... import localfleet
+    from .fleetdaemons import start_daemons
     from .hub import install_hub
 
     fleet_dir = _fleet_dir(app, directory)
@@ -62,6 +71,7 @@ def up_command(app: AppContext, children: int, directory: str | None) -> None:
         install_hub(parent_app)
     finally:
         parent_app.close()
+    start_daemons(state, lambda line: app.env.err(line))
     app.env.out("")
     app.env.out(f"Local fleet running in {fleet_dir}:")
     _describe_fleet(app, state)

@@ -1,4 +1,4 @@
-"""Logging for the daemon: human-readable lines, or one JSON object per line for log collectors."""
+"""Logging shared by the daemons: human-readable lines, or one JSON object per line for log collectors."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def configure_logging(log_format: str = "text", level: str = "info", stream: TextIO | None = None) -> None:
+def configure_logging(log_format: str = "text", level: str | int = "info", stream: TextIO | None = None) -> None:
     """Route every logger to one stream (stderr by default) in the chosen format."""
     handler = logging.StreamHandler(stream or sys.stderr)
     if log_format == "json":
@@ -48,6 +48,6 @@ def configure_logging(log_format: str = "text", level: str = "info", stream: Tex
     for existing in list(root.handlers):
         root.removeHandler(existing)
     root.addHandler(handler)
-    root.setLevel(level.upper())
+    root.setLevel(level.upper() if isinstance(level, str) else level)
     # aiohttp's access and client logs are noise at info level.
     logging.getLogger("aiohttp").setLevel(max(root.level, logging.WARNING))
