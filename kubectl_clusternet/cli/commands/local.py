@@ -44,8 +44,14 @@ def local_group() -> None:
     "--children", default=2, show_default=True, type=click.IntRange(1, 20), help="How many child clusters."
 )
 @click.option("--dir", "directory", default=None, help="State directory (kubeconfigs, logs, data).")
+@click.option(
+    "--wait/--no-wait",
+    default=True,
+    show_default=True,
+    help="Wait until every child has registered and is Ready.",
+)
 @click.pass_obj
-def up_command(app: AppContext, children: int, directory: str | None) -> None:
+def up_command(app: AppContext, children: int, directory: str | None, wait: bool) -> None:
     """Start a parent and N child clusters on loopback, install the hub objects into the parent, and return
     with everything running in the background.
 
@@ -69,15 +75,49 @@ def up_command(app: AppContext, children: int, directory: str | None) -> None:
     )
     try:
         install_hub(parent_app)
+        start_daemons(state, lambda line: app.env.err(line))
+        if wait:
+            _wait_until_ready(parent_app, len(state.children), fleet_dir)
     finally:
         parent_app.close()
-    start_daemons(state, lambda line: app.env.err(line))
     app.env.out("")
     app.env.out(f"Local fleet running in {fleet_dir}:")
     _describe_fleet(app, state)
     app.env.out("")
     app.env.out(f"Try: kubectl clusternet --kubeconfig {state.parent.kubeconfig} get mcls -A")
     app.env.out("Stop it with: kubectl clusternet local down" + (f" --dir {fleet_dir}" if directory else ""))
+
+
+def _wait_until_ready(parent_app: AppContext, expected: int, fleet_dir: Path, timeout: float = 180.0) -> None:
+    """Poll the parent's ManagedClusters until ``expected`` of them report Ready, saying what is still missing."""
+    import time
+
+    from ...core.apis.clusters import MANAGED_CLUSTER
+    from ...core.errors import LocalFleetError
+
+    deadline = time.monotonic() + timeout
+    last = ""
+    while True:
+        items = parent_app.client.get(MANAGED_CLUSTER.collection_path()).get("items") or []
+        ready = [
+            item["metadata"]["name"]
+            for item in items
+            if any(
+                c.get("type") == "Ready" and c.get("status") == "True"
+                for c in (item.get("status") or {}).get("conditions") or []
+            )
+        ]
+        summary = f"{len(ready)}/{expected} clusters registered and Ready"
+        if summary != last:
+            parent_app.env.err(summary)
+            last = summary
+        if len(ready) >= expected:
+            return
+        if time.monotonic() >= deadline:
+            raise LocalFleetError(
+                f"only {summary} after {int(timeout)}s; see the logs in {fleet_dir / 'logs'}"
+            )
+        time.sleep(1.0)
 
 
 @local_group.command("status")
