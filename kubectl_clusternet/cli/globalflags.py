@@ -126,28 +126,12 @@ class GlobalFlags:
     clusternet_as_groups: tuple[str, ...] = field(default_factory=tuple)
 
     def overrides(self) -> ConfigOverrides:
+        """The connection flags, for the kubeconfig resolver (every ConfigOverrides field is a flag here)."""
+        from dataclasses import fields
+
         from ..core.kube.kubeconfig import ConfigOverrides
 
-        return ConfigOverrides(
-            kubeconfig=self.kubeconfig,
-            context=self.context,
-            cluster=self.cluster,
-            user=self.user,
-            namespace=self.namespace,
-            server=self.server,
-            token=self.token,
-            as_user=self.as_user,
-            as_groups=self.as_groups,
-            as_uid=self.as_uid,
-            insecure_skip_tls_verify=self.insecure_skip_tls_verify,
-            certificate_authority=self.certificate_authority,
-            client_certificate=self.client_certificate,
-            client_key=self.client_key,
-            tls_server_name=self.tls_server_name,
-            request_timeout=self.request_timeout,
-            username=self.username,
-            password=self.password,
-        )
+        return ConfigOverrides(**{f.name: getattr(self, f.name) for f in fields(ConfigOverrides)})
 
 
 def _parse_bool(text: str, flag: str) -> bool:

@@ -14,7 +14,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -32,8 +31,7 @@ from kubectl_clusternet.core.apis.builtin import (
 )
 from kubectl_clusternet.core.apis.clusters import CLUSTER_REGISTRATION_REQUEST
 from kubectl_clusternet.core.errors import ApiError
-from kubectl_clusternet.core.kube.kubeconfig import ConfigOverrides, load_and_resolve
-from kubectl_clusternet.core.kube.rest import RestClient, connection_from_config
+from kubectl_clusternet.core.kube.rest import RestClient
 from kubectl_clusternet.core.registration import token_request
 from kubectl_clusternet.core.tokens import (
     BootstrapToken,
@@ -45,6 +43,8 @@ from kubectl_clusternet.core.tokens import (
 )
 from kubectl_clusternet.localfleet import ClusterInfo, FleetState, register_process
 from tests.support.cli import run_cli
+from tests.support.kube import admin_client, delete_quietly, get_or_none
+from tests.support.kube import wait_for as support_wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -56,11 +56,6 @@ T = TypeVar("T")
 # helpers (shared with test_agent_join.py)
 
 
-def admin_client(cluster: ClusterInfo) -> RestClient:
-    resolved = load_and_resolve(ConfigOverrides(kubeconfig=str(cluster.kubeconfig)), os.environ)
-    return RestClient(connection_from_config(resolved))
-
-
 def wait_for(
     check: Callable[[], T | None],
     what: str,
@@ -68,32 +63,7 @@ def wait_for(
     deadline: float = DEADLINE,
     detail: Callable[[], str] = lambda: "",
 ) -> T:
-    """Poll ``check`` until it returns something truthy; fail with ``what`` (and ``detail()``) at the deadline."""
-    end = time.monotonic() + deadline
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > end:
-            pytest.fail(f"timed out after {deadline:.0f}s waiting for {what}\n{detail()}")
-        time.sleep(0.5)
-
-
-def get_or_none(client: RestClient, path: str) -> Any:
-    try:
-        return client.get(path)
-    except ApiError as exc:
-        if exc.status == 404:
-            return None
-        raise
-
-
-def delete_quietly(client: RestClient, path: str) -> None:
-    try:
-        client.delete(path)
-    except ApiError as exc:
-        if exc.status != 404:
-            raise
+    return support_wait_for(check, what, deadline=deadline, detail=detail)
 
 
 def create_bootstrap_token(

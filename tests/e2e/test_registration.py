@@ -42,11 +42,12 @@ from kubectl_clusternet.core.apis.builtin import (
 from kubectl_clusternet.core.apis.clusters import CLUSTER_REGISTRATION_REQUEST as CRR
 from kubectl_clusternet.core.apis.clusters import MANAGED_CLUSTER as MCLS
 from kubectl_clusternet.core.errors import ApiError, NotFoundError
-from kubectl_clusternet.core.kube.kubeconfig import ConfigOverrides, load_and_resolve
-from kubectl_clusternet.core.kube.rest import RestClient, connection_from_config, token_connection
+from kubectl_clusternet.core.kube.rest import RestClient, token_connection
 from kubectl_clusternet.core.tokens import BootstrapToken, bootstrap_token_secret, generate_bootstrap_token
 from kubectl_clusternet.localfleet import ClusterInfo, FleetState, register_process
 from tests.support.cli import run_cli
+from tests.support.kube import admin_client, delete_quietly, get_or_none
+from tests.support.kube import wait_for as support_wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -60,40 +61,10 @@ T = TypeVar("T")
 
 
 def wait_for(check: Callable[[], T | None], what: str, *, detail: Callable[[], str] = lambda: "") -> T:
-    """Poll ``check`` until it returns something truthy; fail naming ``what`` after a generous deadline."""
-    end = time.monotonic() + DEADLINE
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > end:
-            pytest.fail(f"timed out after {DEADLINE:.0f}s waiting for {what}\n{detail()}")
-        time.sleep(0.3)
+    return support_wait_for(check, what, deadline=DEADLINE, detail=detail)
 
 
-def admin(cluster: ClusterInfo) -> RestClient:
-    return RestClient(
-        connection_from_config(
-            load_and_resolve(ConfigOverrides(kubeconfig=str(cluster.kubeconfig)), os.environ)
-        )
-    )
-
-
-def get_or_none(client: RestClient, path: str) -> Any:
-    try:
-        return client.get(path)
-    except ApiError as exc:
-        if exc.status == 404:
-            return None
-        raise
-
-
-def delete_quietly(client: RestClient, path: str) -> None:
-    try:
-        client.delete(path)
-    except ApiError as exc:
-        if exc.status != 404:
-            raise
+admin = admin_client
 
 
 def labelled(client: RestClient, path: str, cluster_id: str) -> list[dict[str, Any]]:

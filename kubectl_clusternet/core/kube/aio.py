@@ -16,7 +16,14 @@ from typing import Any
 import aiohttp
 
 from ..errors import ApiError, ConfigError, ConnectionFailed
-from .rest import JSON_CONTENT, Connection, QueryParams, error_from_response, token_connection
+from .rest import (
+    JSON_CONTENT,
+    Connection,
+    QueryParams,
+    checked_watch_event,
+    error_from_response,
+    token_connection,
+)
 
 __all__ = ["AsyncRestClient", "in_cluster_connection", "SERVICE_ACCOUNT_DIR"]
 
@@ -185,16 +192,7 @@ class AsyncRestClient:
                     line = line.strip()
                     if not line:
                         continue
-                    event = json.loads(line)
-                    if event.get("type") == "ERROR":
-                        obj = event.get("object") or {}
-                        raise ApiError(
-                            str(obj.get("message") or "watch failed"),
-                            status=int(obj.get("code") or 0),
-                            reason=str(obj.get("reason") or ""),
-                            body=obj,
-                        )
-                    yield event
+                    yield checked_watch_event(json.loads(line))
         except aiohttp.ClientConnectorError as exc:
             raise ConnectionFailed(
                 f"Unable to connect to the server {self.connection.host}:{self.connection.port}: {exc.os_error}"

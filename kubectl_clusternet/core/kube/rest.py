@@ -31,6 +31,7 @@ __all__ = [
     "connection_from_config",
     "token_connection",
     "error_from_response",
+    "checked_watch_event",
     "QueryParams",
 ]
 
@@ -262,6 +263,19 @@ def error_from_response(status: int, raw: bytes) -> ApiError:
     )
 
 
+def checked_watch_event(event: dict[str, Any]) -> dict[str, Any]:
+    """A watch event, or the ApiError an ``ERROR`` event carries (410 Gone means: list again)."""
+    if event.get("type") == "ERROR":
+        obj = event.get("object") or {}
+        raise ApiError(
+            str(obj.get("message") or "watch failed"),
+            status=int(obj.get("code") or 0),
+            reason=str(obj.get("reason") or ""),
+            body=obj,
+        )
+    return event
+
+
 class _ServerNameHTTPSConnection(http.client.HTTPSConnection):
     """Dial one host but check the certificate (and send SNI) for ``tls-server-name``, as client-go does."""
 
@@ -487,16 +501,7 @@ class RestClient:
                     return
                 line = line.strip()
                 if line:
-                    event = json.loads(line)
-                    if event.get("type") == "ERROR":
-                        obj = event.get("object") or {}
-                        raise ApiError(
-                            str(obj.get("message") or "watch failed"),
-                            status=int(obj.get("code") or 0),
-                            reason=str(obj.get("reason") or ""),
-                            body=obj,
-                        )
-                    yield event
+                    yield checked_watch_event(json.loads(line))
         finally:
             conn.close()
 
