@@ -76,11 +76,15 @@ def test_hub_install_reconfigures_a_drifted_object(parent: str) -> None:
 
 def test_hub_install_server_dry_run_writes_nothing(fleet: FleetState, parent: str) -> None:
     """--dry-run=server validates against the real API server and persists nothing."""
-    child = str(fleet.children[0].kubeconfig)
+    child = str(fleet.children[1].kubeconfig)
+    crd = "managedclusters.clusters.clusternet.io"
+    assert kubectl(child, "get", "crd", crd).returncode != 0, "children never get the hub's CRDs"
     result = run_cli("--kubeconfig", child, "hub", "install", "--dry-run=server")
     assert result.exit_code == 0, result.stderr
-    assert "namespace/clusternet-system created (server dry run)" in result.stdout
-    assert kubectl(child, "get", "ns", "clusternet-system").returncode != 0
+    lines = result.stdout.splitlines()
+    assert f"customresourcedefinition.apiextensions.k8s.io/{crd} created (server dry run)" in lines
+    assert all(line.endswith("(server dry run)") for line in lines)
+    assert kubectl(child, "get", "crd", crd).returncode != 0
 
 
 def test_real_kubectl_sees_the_crds(parent: str) -> None:
@@ -89,16 +93,16 @@ def test_real_kubectl_sees_the_crds(parent: str) -> None:
     names = set(crds.stdout.split())
     assert "customresourcedefinition.apiextensions.k8s.io/managedclusters.clusters.clusternet.io" in names
     assert len([n for n in names if "clusternet.io" in n]) == 11
-    empty = kubectl(parent, "get", "mcls", "-A")
+    empty = kubectl(parent, "get", "mcls", "-A", "-l", "clusternet.io/no-such-label=1")
     assert empty.returncode == 0 and "No resources found" in empty.stderr
 
 
-def test_get_empty_fleet(parent: str) -> None:
-    """An empty fleet prints kubectl's 'No resources found' on stderr and exits 0."""
-    result = run_cli("--kubeconfig", parent, "get", "mcls", "-A")
+def test_get_nothing_found(parent: str) -> None:
+    """When nothing matches, kubectl's 'No resources found' goes to stderr and the exit code is 0."""
+    result = run_cli("--kubeconfig", parent, "get", "mcls", "-A", "-l", "clusternet.io/no-such-label=1")
     assert (result.exit_code, result.stdout, result.stderr) == (0, "", "No resources found\n")
-    namespaced = run_cli("--kubeconfig", parent, "get", "subs", "-n", "default")
-    assert namespaced.stderr == "No resources found in default namespace.\n"
+    namespaced = run_cli("--kubeconfig", parent, "get", "subs", "-n", "empty-namespace")
+    assert namespaced.stderr == "No resources found in empty-namespace namespace.\n"
 
 
 MANAGED_CLUSTER = {
@@ -160,7 +164,7 @@ def managed_cluster(parent: str) -> dict:
 
 def test_get_table_matches_crd_columns(parent: str, managed_cluster: dict) -> None:
     """The table has the CRD's columns, NAMESPACE first with -A, the Ready status, and AGE last."""
-    result = run_cli("--kubeconfig", parent, "get", "mcls", "-A")
+    result = run_cli("--kubeconfig", parent, "get", "mcls", "-A", "-l", "env=test")
     assert result.exit_code == 0, result.stderr
     header, row = result.stdout.splitlines()
     assert header.split() == [
@@ -183,7 +187,7 @@ def test_get_table_matches_crd_columns(parent: str, managed_cluster: dict) -> No
         "v1.20.2",
         "True",
     ]
-    wide = run_cli("--kubeconfig", parent, "get", "mcls", "-A", "-o", "wide")
+    wide = run_cli("--kubeconfig", parent, "get", "mcls", "-A", "-l", "env=test", "-o", "wide")
     assert "EdgeCluster" in wide.stdout and "AGENT VERSION" in wide.stdout
 
 
