@@ -9,8 +9,10 @@ ServiceAccount behind. Lists go to the API server (not a cache) because they are
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
 from typing import Any
 
 from kubectl_clusternet.core import registration as reg
@@ -23,7 +25,8 @@ from kubectl_clusternet.core.apis.builtin import (
     SERVICE_ACCOUNT,
 )
 from kubectl_clusternet.core.apis.clusters import CLUSTER_REGISTRATION_REQUEST, MANAGED_CLUSTER
-from kubectl_clusternet.core.errors import ApiError
+from kubectl_clusternet.core.errors import ApiError, ClusternetError
+from kubectl_clusternet.core.tokens import ServiceAccountToken, renewal_time, service_account_token
 
 from .events import EventRecorder
 from .informer import Informer, WorkQueue, run_workers
@@ -70,7 +73,14 @@ class Approver:
 
     async def reconcile(self, key: str) -> None:
         request = self.informer.get(key)
-        if request is None or (request.get("status") or {}).get("result"):
+        if request is None:
+            self.queue.forget(key)
+            return
+        result = (request.get("status") or {}).get("result")
+        if result == "Approved":
+            await self._keep_token_fresh(key, request)
+            return
+        if result:
             self.queue.forget(key)
             return
         message = reg.denial_message(request)
@@ -106,6 +116,49 @@ class Approver:
             f"approved: ManagedCluster {status['managedClusterName']} in namespace {status['dedicatedNamespace']}",
         )
         self.queue.forget(key)
+
+    async def _keep_token_fresh(self, key: str, request: dict[str, Any]) -> None:
+        """Re-issue the token an approved request hands out once it is past its renewal point.
+
+        A running agent renews its own token; this is for an agent that was away longer than the token lived:
+        it comes back with its bootstrap token, reads its (already approved) request, and finds a token that
+        still works instead of one that expired while it was gone."""
+        status = dict(request.get("status") or {})
+        current = self._current_token(status)
+        if current is not None:
+            renew_at = renewal_time(current)
+            now = datetime.now(timezone.utc)
+            if renew_at is None:  # a token that never expires needs no care
+                self.queue.forget(key)
+                return
+            if renew_at > now:
+                self.queue.add_after(key, (renew_at - now).total_seconds())
+                return
+        namespace = str(status.get("dedicatedNamespace") or "")
+        account = await self._find_one(
+            SERVICE_ACCOUNT.collection_path(namespace), str(request["spec"]["clusterId"])
+        )
+        if account is None:
+            self.queue.forget(key)
+            return
+        issued = await self._client.create(
+            SERVICE_ACCOUNT.object_path(str(account["metadata"]["name"]), namespace) + "/token",
+            reg.token_request(self._token_expiration),
+        )
+        token = str((issued.get("status") or {}).get("token") or "")
+        if token:
+            status["token"] = base64.b64encode(token.encode()).decode()
+            await self._write_status(request, status)
+            _log.info("re-issued the token of ClusterRegistrationRequest %s", key)
+        self.queue.add_after(key, self._token_expiration * 0.5)
+
+    @staticmethod
+    def _current_token(status: dict[str, Any]) -> ServiceAccountToken | None:
+        """The token the request hands out, or None when it is missing or unreadable (replace it)."""
+        try:
+            return service_account_token(base64.b64decode(str(status.get("token") or "")).decode())
+        except (ValueError, ClusternetError):
+            return None
 
     async def _write_status(self, request: dict[str, Any], status: dict[str, Any]) -> None:
         """Replace the status (carrying the resourceVersion, so a concurrent change makes this a retry)."""

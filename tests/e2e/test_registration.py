@@ -308,6 +308,31 @@ def test_approval_hands_out_a_bound_token_and_records_an_event(joined: Joined) -
     assert ("ClusterRegistrationApproved", "clusternet-hub") in reasons
 
 
+def test_hub_replaces_an_expired_token_in_an_approved_request(joined: Joined) -> None:
+    """An agent away longer than its token lived finds a working token in its request when it comes back."""
+    cluster_id = joined.cluster_ids[joined.fleet.children[1].name]
+    path = CRR.object_path(reg.crr_name(cluster_id))
+    request = joined.parent.get(path)
+    header = base64.urlsafe_b64encode(b'{"alg":"none"}').decode().rstrip("=")
+    expired_claims = {"sub": "system:serviceaccount:x:y", "iat": 1_000_000_000, "exp": 1_000_000_600}
+    body = base64.urlsafe_b64encode(json.dumps(expired_claims).encode()).decode().rstrip("=")
+    request["status"]["token"] = base64.b64encode(f"{header}.{body}.sig".encode()).decode()
+    joined.parent.replace(path + "/status", request)
+
+    def fresh_token() -> str | None:
+        credentials = reg.approved_credentials(joined.parent.get(path))
+        if credentials is None or credentials.token.startswith(header):
+            return None
+        return credentials.token
+
+    token = wait_for(fresh_token, "the hub to re-issue the request's token")
+    review = joined.parent.create(
+        "/apis/authentication.k8s.io/v1/tokenreviews",
+        {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": token}},
+    )
+    assert review["status"]["authenticated"] is True
+
+
 def test_hub_health_endpoints_and_json_logs(joined: Joined) -> None:
     """/healthz and /readyz answer 200 on loopback, and every hub log line is one JSON object."""
     for path in ("/healthz", "/readyz"):
