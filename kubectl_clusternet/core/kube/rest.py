@@ -9,10 +9,8 @@ client only for the rare legacy ``auth-provider`` kubeconfig entries.
 from __future__ import annotations
 
 import base64
-import http.client
 import json
 import os
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -24,6 +22,7 @@ from typing import Any
 
 from ..errors import ApiError, ConfigError, ConnectionFailed
 from .kubeconfig import ResolvedConfig
+from .wire import HttpConnection, HttpResponse, ServerClosed
 
 __all__ = [
     "Connection",
@@ -276,21 +275,6 @@ def checked_watch_event(event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-class _ServerNameHTTPSConnection(http.client.HTTPSConnection):
-    """Dial one host but check the certificate (and send SNI) for ``tls-server-name``, as client-go does."""
-
-    def __init__(
-        self, host: str, port: int, *, timeout: float | None, context: ssl.SSLContext | None, server_name: str
-    ) -> None:
-        super().__init__(host, port, timeout=timeout, context=context)
-        self._server_name = server_name
-        self._server_name_context = context or ssl.create_default_context()
-
-    def connect(self) -> None:
-        sock = socket.create_connection((self.host, self.port), self.timeout)
-        self.sock = self._server_name_context.wrap_socket(sock, server_hostname=self._server_name)
-
-
 def token_connection(
     server: str, token: str | None, ca_pem: bytes | None, *, insecure: bool = False
 ) -> Connection:
@@ -318,19 +302,20 @@ class RestClient:
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
-        self._conn: http.client.HTTPConnection | None = None
+        self._conn: HttpConnection | None = None
         self._lock = threading.Lock()
 
     # -- plumbing -------------------------------------------------------------------------------------
-    def _new_http_connection(self, timeout: float | None) -> http.client.HTTPConnection:
+    def _new_http_connection(self, timeout: float | None) -> HttpConnection:
         c = self.connection
-        if c.scheme == "https":
-            if c.tls_server_name:
-                return _ServerNameHTTPSConnection(
-                    c.host, c.port, timeout=timeout, context=c.ssl_context, server_name=c.tls_server_name
-                )
-            return http.client.HTTPSConnection(c.host, c.port, timeout=timeout, context=c.ssl_context)
-        return http.client.HTTPConnection(c.host, c.port, timeout=timeout)
+        # tls-server-name: dial the host, but send SNI and check the certificate for that name (client-go).
+        return HttpConnection(
+            c.host,
+            c.port,
+            ssl_context=c.ssl_context if c.scheme == "https" else None,
+            server_hostname=c.tls_server_name or c.host,
+            timeout=timeout,
+        )
 
     def _url(self, path: str, query: QueryParams | None) -> str:
         url = self.connection.base_path + path
@@ -349,23 +334,17 @@ class RestClient:
         headers: Mapping[str, str],
         timeout: float | None,
         fresh: bool,
-    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+    ) -> tuple[HttpConnection, HttpResponse]:
         all_headers = dict(self.connection.headers)
         all_headers.update(headers)
+        header_list = list(all_headers.items())
+        header_list.extend(("Impersonate-Group", group) for group in self.connection.impersonate_groups)
         url = self._url(path, query)
         for attempt in (0, 1):
             conn = self._new_http_connection(timeout) if fresh else self._reuse(timeout)
             try:
-                conn.putrequest(method, url, skip_accept_encoding=True)
-                for key, value in all_headers.items():
-                    conn.putheader(key, value)
-                for group in self.connection.impersonate_groups:
-                    conn.putheader("Impersonate-Group", group)
-                if body is not None:
-                    conn.putheader("Content-Length", str(len(body)))
-                conn.endheaders(body)
-                return conn, conn.getresponse()
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                return conn, conn.request(method, url, header_list, body)
+            except ServerClosed:
                 # A keep-alive connection the server already closed: retry once on a new one.
                 conn.close()
                 self._conn = None
@@ -397,7 +376,7 @@ class RestClient:
             )
         return ConnectionFailed(f"Unable to connect to the server: {exc.strerror or exc}")
 
-    def _reuse(self, timeout: float | None) -> http.client.HTTPConnection:
+    def _reuse(self, timeout: float | None) -> HttpConnection:
         if self._conn is None:
             self._conn = self._new_http_connection(timeout)
         return self._conn
