@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Write deploy/crds/*.yaml and deploy/hub/*.yaml from the definitions in kubectl_clusternet/core.
+"""Write deploy/crds/*.yaml, deploy/hub/*.yaml and deploy/agent/*.yaml from the definitions in
+kubectl_clusternet/core.
 
 python scripts/generate_manifests.py          # write the files
 python scripts/generate_manifests.py --check  # exit 1 and name the files that differ
@@ -13,7 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kubectl_clusternet.core.manifests import render_deploy_files  # noqa: E402
+from kubectl_clusternet.core.manifests import DEPLOY_DIRECTORIES, render_deploy_files  # noqa: E402
 
 
 def main(argv: list[str]) -> int:
@@ -29,7 +30,7 @@ def main(argv: list[str]) -> int:
         if not check:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
-    for directory in ("deploy/crds", "deploy/hub"):
+    for directory in DEPLOY_DIRECTORIES:
         for path in sorted((ROOT / directory).glob("*.yaml")):
             relative = str(path.relative_to(ROOT))
             if relative not in wanted:

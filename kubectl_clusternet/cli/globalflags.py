@@ -16,7 +16,7 @@ from ..core.errors import UsageError
 if TYPE_CHECKING:
     from ..core.kube.kubeconfig import ConfigOverrides
 
-__all__ = ["GlobalFlags", "split_global_flags", "OPTIONS_HELP"]
+__all__ = ["GLOBAL_FLAGS", "GlobalFlags", "split_global_flags", "OPTIONS_HELP"]
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class _Flag:
     clusternet: bool = False
 
 
-_FLAGS: tuple[_Flag, ...] = (
+GLOBAL_FLAGS: tuple[_Flag, ...] = (
     _Flag(("--as",), "as_user", "Username to impersonate for the operation."),
     _Flag(
         ("--as-group",), "as_groups", "Group to impersonate for the operation, repeatable.", repeatable=True
@@ -94,7 +94,7 @@ _FLAGS: tuple[_Flag, ...] = (
         clusternet=True,
     ),
 )
-_BY_NAME = {name: flag for flag in _FLAGS for name in flag.names}
+_BY_NAME = {name: flag for flag in GLOBAL_FLAGS for name in flag.names}
 
 
 @dataclass(frozen=True)
@@ -201,7 +201,7 @@ def split_global_flags(argv: Sequence[str]) -> tuple[GlobalFlags, list[str]]:
 def _options_help() -> str:
     lines = ["The following options can be passed to any command:", ""]
     for clusternet in (False, True):
-        for flag in _FLAGS:
+        for flag in GLOBAL_FLAGS:
             if flag.clusternet != clusternet:
                 continue
             names = ", ".join(flag.names)

@@ -33,10 +33,13 @@ _LAZY_COMMANDS = {
     "describe": "describe",
     "delete": "delete",
     "hub": "hub",
+    "join": "join",
     "local": "local",
     "api-resources": "apiresources",
     "version": "version",
     "create": "tokens",
+    "completion": "completion",
+    "__complete": "plugin_completion",
 }
 
 

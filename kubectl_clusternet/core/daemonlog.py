@@ -37,7 +37,9 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def configure_logging(log_format: str = "text", level: str | int = "info", stream: TextIO | None = None) -> None:
+def configure_logging(
+    log_format: str = "text", level: str | int = "info", stream: TextIO | None = None
+) -> None:
     """Route every logger to one stream (stderr by default) in the chosen format."""
     handler = logging.StreamHandler(stream or sys.stderr)
     if log_format == "json":
