@@ -33,6 +33,7 @@ from .child import (
     read_parent_cluster_secret,
     read_registration_source,
 )
+from .deployer import deployer_work
 from .health import AgentState, HealthServer
 from .options import AgentOptions, validate_parent_url, validate_registration_token
 from .parent import CredentialsRejected, ParentSession
@@ -316,6 +317,13 @@ class Agent:
                 on_report=reported,
             )
             work = [reporter.run(), session.renew_forever()]
+            # Applications hook: apply this cluster's Descriptions here in Pull (and Dual without AppPusher).
+            work += deployer_work(
+                sync_mode=options.sync_mode,
+                app_pusher=options.gate("AppPusher"),
+                session=session,
+                child=self.child,
+            )
             if options.gate("SocketConnection"):
                 work.append(self._tunnel(session, cluster_id))
             try:

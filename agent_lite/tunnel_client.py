@@ -31,7 +31,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from kubectl_clusternet.core.errors import UsageError
 from kubectl_clusternet.core.proxy import REFUSED_NOT_ALLOWED, parse_host_port, parse_server_url, socket_url
 from kubectl_clusternet.core.tunnel import DEFAULT_CONFIG, Destination, TunnelConfig
-from kubectl_clusternet.core.tunnel.aio import OpenRefused, Splice, TunnelEndpoint, max_message_size
+from kubectl_clusternet.core.tunnel.aio import OpenRefused, Splice, TunnelEndpoint, bounded, max_message_size
 
 __all__ = [
     "ReconnectBackoff",
@@ -181,7 +181,7 @@ class TunnelClient:
         splice = Splice()
         loop = asyncio.get_running_loop()
         try:
-            await asyncio.wait_for(
+            await bounded(
                 loop.create_connection(lambda: splice.protocols[0], destination.host, destination.port),
                 self.settings.dial_timeout,
             )
@@ -236,12 +236,15 @@ class TunnelClient:
                 raise
             except InvalidStatus as exc:
                 body = exc.response.body[:200].decode(errors="replace") if exc.response.body else ""
-                problem = self.last_error = f"the tunnel was refused: HTTP {exc.response.status_code} {body}".strip()
+                problem = self.last_error = (
+                    f"the tunnel was refused: HTTP {exc.response.status_code} {body}".strip()
+                )
             except (OSError, InvalidHandshake, asyncio.TimeoutError, ConnectionClosed) as exc:
                 problem = self.last_error = f"cannot connect the tunnel: {exc or type(exc).__name__}"
             delay = self._backoff.next_delay()
             _log.warning("%s (%s); retrying in %.2fs", problem, self.settings.url, delay)
             await asyncio.sleep(delay)
+
 
 def child_address_from_server(server: str) -> tuple[str, int]:
     """(host, port) of the child API server URL the agent uses (always an allowed destination)."""

@@ -27,6 +27,7 @@ from kubectl_clusternet.core.tokens import (
 )
 
 from .approver import Approver
+from .apps_controllers import Applications
 from .events import EventRecorder
 from .lifecycle import LifecycleController
 from .options import HubOptions
@@ -155,10 +156,12 @@ class Hub:
             token_expiration_seconds=int(self.options.cluster_token_ttl),
         )
         self.lifecycle = LifecycleController(self.client, recorder=self.recorder)
+        # Applications hook: scheduler, deployer, status aggregation and feed protection (apps_controllers).
+        applications = Applications(self.client, identity=self.identity)
         self.leading = True
         _log.info("starting controllers: approver, lifecycle")
         try:
-            await asyncio.gather(self.approver.run(), self.lifecycle.run())
+            await asyncio.gather(self.approver.run(), self.lifecycle.run(), applications.run())
         finally:
             self.leading = False
             _log.info("controllers stopped")

@@ -1,0 +1,144 @@
+"""A list+watch cache of one namespaced collection in the parent, and a deduplicating work queue: the
+agent's half of a level-triggered controller (the hub's informer lives in hub_lite, which agents must not
+import).
+
+The parent client is fetched anew for every request, since the agent's token (and with it the client) is
+replaced when it is renewed. Any broken watch leads to a fresh list, including a watch event too large for
+the HTTP client's line buffer (aiohttp 3.14: 512 KiB, e.g. a big Description), so no change is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from typing import Any
+
+from kubectl_clusternet.core.errors import ApiError, ClusternetError
+from kubectl_clusternet.core.kube.aio import AsyncRestClient
+
+__all__ = ["KeyQueue", "CollectionWatch"]
+
+_log = logging.getLogger(__name__)
+
+
+class KeyQueue:
+    """Keys to reconcile: each queued at most once, never handed to two workers at a time, retried with
+    per-key exponential backoff (0.5 s doubling to 30 s)."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._queued: set[str] = set()
+        self._busy: set[str] = set()
+        self._again: set[str] = set()
+        self._failures: dict[str, int] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+
+    def add(self, key: str) -> None:
+        if key in self._busy:
+            self._again.add(key)
+        elif key not in self._queued:
+            self._queued.add(key)
+            self._queue.put_nowait(key)
+
+    def retry_later(self, key: str) -> None:
+        failures = self._failures.get(key, 0)
+        self._failures[key] = failures + 1
+        delay = min(30.0, 0.5 * 2**failures) * (1 + random.random() * 0.1)
+        if key in self._timers:
+            return
+        loop = asyncio.get_running_loop()
+
+        def fire() -> None:
+            self._timers.pop(key, None)
+            self.add(key)
+
+        self._timers[key] = loop.call_later(delay, fire)
+
+    def forget(self, key: str) -> None:
+        self._failures.pop(key, None)
+
+    async def get(self) -> str:
+        key = await self._queue.get()
+        self._queued.discard(key)
+        self._busy.add(key)
+        return key
+
+    def done(self, key: str) -> None:
+        self._busy.discard(key)
+        if key in self._again:
+            self._again.discard(key)
+            self.add(key)
+
+    def close(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+
+
+class CollectionWatch:
+    """Keeps ``cache`` (name → object) equal to a collection in the parent; ``on_change(name)`` per change."""
+
+    def __init__(
+        self, client: Callable[[], AsyncRestClient], path: str, on_change: Callable[[str], None]
+    ) -> None:
+        self._client = client
+        self.path = path
+        self._on_change = on_change
+        self.cache: dict[str, dict[str, Any]] = {}
+        self.synced = asyncio.Event()
+        self._resource_version = ""
+
+    async def _list(self) -> None:
+        found = await self._client().get(self.path)
+        items = {str(item["metadata"]["name"]): item for item in found.get("items") or []}
+        self._resource_version = str((found.get("metadata") or {}).get("resourceVersion") or "")
+        gone = set(self.cache) - set(items)
+        self.cache = items
+        for name in [*items, *gone]:
+            self._on_change(name)
+
+    async def _watch(self) -> None:
+        query = [("resourceVersion", self._resource_version)]
+        async for event in self._client().watch(self.path, query=query, timeout_seconds=240):
+            obj = event.get("object") or {}
+            metadata = obj.get("metadata") or {}
+            if metadata.get("resourceVersion"):
+                self._resource_version = str(metadata["resourceVersion"])
+            if event.get("type") == "BOOKMARK":
+                continue
+            name = str(metadata.get("name") or "")
+            if event.get("type") == "DELETED":
+                self.cache.pop(name, None)
+            else:
+                self.cache[name] = obj
+            self._on_change(name)
+
+    async def run(self) -> None:
+        """List, then watch; list again after 410 Gone or any failure, with a growing pause."""
+        need_list = True
+        delay = 0.5
+        while True:
+            try:
+                if need_list:
+                    await self._list()
+                    need_list = False
+                    self.synced.set()
+                await self._watch()
+                delay = 0.5
+                continue
+            except asyncio.CancelledError:
+                raise
+            except ApiError as exc:
+                need_list = True
+                if exc.status == 410:
+                    continue
+                _log.warning("watch of %s failed: %s", self.path, exc)
+            except ClusternetError as exc:
+                _log.warning("watch of %s interrupted: %s", self.path, exc)
+            except Exception as exc:  # e.g. aiohttp's LineTooLong: the event is lost, so list again
+                _log.warning("watch of %s broke (%r); listing again", self.path, exc)
+                need_list = True
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)

@@ -1,0 +1,42 @@
+"""Everything the hub does for applications, started together by the Lease holder (``Hub.lead``).
+
+One shared cache (``apps_cache``) feeds four controllers: the scheduler (Subscription → bound clusters),
+the deployer (→ Bases and Descriptions, deletion), the status aggregator (Descriptions → Subscription
+status) and the feed protector (Manifests in use cannot be deleted). Push mode (the hub applying
+Descriptions to children itself) is not part of this yet: agents apply in Pull and Dual mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from .apps_cache import AppsCache
+from .apps_events import CONTROLLER_MANAGER_COMPONENT, SCHEDULER_COMPONENT, ComponentRecorder
+from .apps_feeds import FeedProtector
+from .apps_status import StatusAggregator
+from .deployer import DeployerController
+from .scheduler import SchedulerController
+
+__all__ = ["Applications"]
+
+_log = logging.getLogger(__name__)
+
+
+class Applications:
+    def __init__(self, client: Any, *, identity: str) -> None:
+        self.cache = AppsCache(client)
+        controller_manager = ComponentRecorder(client, CONTROLLER_MANAGER_COMPONENT, identity)
+        self.scheduler = SchedulerController(
+            client, self.cache, recorder=ComponentRecorder(client, SCHEDULER_COMPONENT, identity)
+        )
+        self.deployer = DeployerController(client, self.cache, recorder=controller_manager)
+        self.status = StatusAggregator(client, self.cache, recorder=controller_manager)
+        self.feeds = FeedProtector(client, self.cache)
+
+    async def run(self) -> None:
+        _log.info("starting controllers: scheduler, deployer, status, feed-protection")
+        await asyncio.gather(
+            self.cache.run(), self.scheduler.run(), self.deployer.run(), self.status.run(), self.feeds.run()
+        )
