@@ -17,6 +17,18 @@ show get mcls -A
 show get clsrr
 show get bootstrap-tokens
 show apply -f examples/applications/
-show get subs,manifests -A
+echo
+echo "waiting for both children to report the Subscription deployed…"
+for _ in $(seq 1 90); do
+  ok=$($kc --kubeconfig "$parent" get desc -A --no-headers 2>/dev/null | grep -c ' Success ' || true)
+  [ "$ok" -ge 2 ] && break
+  sleep 2
+done
+show get desc -A
+for child in child-1 child-2; do
+  echo
+  echo "\$ kubectl --kubeconfig <$child> get deploy,svc -n foo"
+  kubectl --kubeconfig "$($kc local status --kubeconfig-path $child)" get deploy,svc -n foo
+done
 echo
 echo "The fleet keeps running. Stop it with: $kc local down"
