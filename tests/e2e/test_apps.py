@@ -469,8 +469,9 @@ def test_a_feed_in_use_cannot_be_deleted(apps: Apps, tutorial: dict[str, dict[st
         ),
         "the feed-protection finalizer",
     )
-    deleted = apps.cli("delete", "deploy", "my-nginx", "-n", "foo", "--no-wait")
+    deleted = apps.cli("delete", "deploy", "my-nginx", "-n", "foo")
     assert deleted.exit_code == 0, deleted.stderr
+    assert 'deployments.apps "my-nginx" is kept until no Subscription uses it' in deleted.stderr
     manifest = apps.parent.get(manifest_path)
     assert manifest["metadata"].get("deletionTimestamp")
     assert manifest["metadata"]["annotations"][ANNOTATION_FEED_PROTECTION] == (

@@ -150,6 +150,16 @@ def delete_command(
                     continue
                 raise
             app.env.out(f"{label} deleted{suffix}")
+            if target.feed:
+                from ...core.deploy import protection_reason
+
+                blocked_by = protection_reason(deleted)
+                if blocked_by:
+                    # A feed still used by a Subscription stays until the Subscription lets go of it.
+                    app.env.err(
+                        f'{resource_type.group_resource} "{name}" is kept until no Subscription uses it: {blocked_by}'
+                    )
+                    continue
             uid = str((deleted.get("metadata") or {}).get("uid") or "")
             pending.append((path, uid, name))
         if wait and dry_run == "none":
