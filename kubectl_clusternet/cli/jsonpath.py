@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from kubectl_clusternet.core.errors import ClusternetError, UsageError
 
@@ -273,28 +273,23 @@ def _escape_terminal(text: str) -> str:
 # --------------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Text:
+class _Text(NamedTuple):
     text: str
 
 
-@dataclass(frozen=True)
-class _Field:
+class _Field(NamedTuple):
     name: str
 
 
-@dataclass(frozen=True)
-class _Wildcard:
+class _Wildcard(NamedTuple):
     pass
 
 
-@dataclass(frozen=True)
-class _Recursive:
+class _Recursive(NamedTuple):
     pass
 
 
-@dataclass(frozen=True)
-class _Slice:
+class _Slice(NamedTuple):
     """``[start:end:step]``; ``None`` means the bound was not written. ``end_derived`` marks ``[i]``."""
 
     start: int | None
@@ -303,48 +298,41 @@ class _Slice:
     end_derived: bool
 
 
-@dataclass(frozen=True)
-class _Filter:
+class _Filter(NamedTuple):
     left: tuple[_Node, ...]
     right: tuple[_Node, ...]
     operator: str
 
 
-@dataclass(frozen=True)
-class _Union:
+class _Union(NamedTuple):
     branches: tuple[tuple[_Node, ...], ...]
 
 
-@dataclass(frozen=True)
-class _Literal:
+class _Literal(NamedTuple):
     value: int | float | bool
 
 
-@dataclass(frozen=True)
-class _Identifier:
+class _Identifier(NamedTuple):
     name: str
 
 
 _Node = _Text | _Field | _Wildcard | _Recursive | _Slice | _Filter | _Union | _Literal | _Identifier
 
 
-@dataclass(frozen=True)
-class _Action:
+class _Action(NamedTuple):
     """One ``{...}``: nodes applied left to right to the current values."""
 
     nodes: tuple[_Node, ...]
 
 
-@dataclass(frozen=True)
-class _Range:
+class _Range(NamedTuple):
     """``{range expr}body{end}``: the body runs once per value of ``expr``."""
 
     nodes: tuple[_Node, ...]
     body: tuple[_Part, ...]
 
 
-@dataclass(frozen=True)
-class _StrayEnd:
+class _StrayEnd(NamedTuple):
     """An ``{end}`` with no open range; Go reports it only when the template runs."""
 
 
@@ -596,7 +584,7 @@ def _parse_sub_action(text: str) -> tuple[_Node, ...]:
     """client-go's parseAction: parse ``{text}`` and keep the first action's nodes."""
     parts = _Parser("{" + text + "}").parse()
     first = parts[0]
-    assert isinstance(first, tuple)
+    assert not isinstance(first, _Text)  # an action: a plain tuple of nodes
     return first
 
 
