@@ -51,7 +51,7 @@ def test_defaults_match_upstream_and_the_contract() -> None:
     ("argv", "environ", "attribute", "expected"),
     [
         (["--cluster-reg-parent-url", "https://127.0.0.1:6443"], {}, "parent_url", "https://127.0.0.1:6443"),
-        ([], {"PARENT_URL": "https://10.0.0.1:6443/"}, "parent_url", "https://10.0.0.1:6443"),
+        ([], {"PARENT_URL": "https://192.0.2.1:6443/"}, "parent_url", "https://192.0.2.1:6443"),
         (
             [],
             {"AGENT_CLUSTER_REG_PARENT_URL": "https://a:1", "PARENT_URL": "https://b:2"},
@@ -118,7 +118,7 @@ def test_flags_and_environment(
 @pytest.mark.parametrize(
     ("argv", "environ", "message"),
     [
-        (["--cluster-reg-parent-url", "http://10.0.0.1"], {}, "invalid parent URL"),
+        (["--cluster-reg-parent-url", "http://192.0.2.1"], {}, "invalid parent URL"),
         (["--cluster-reg-parent-url", "not a url"], {}, "invalid parent URL"),
         (["--cluster-reg-parent-url", "https://host:99999"], {}, "invalid parent URL"),
         ([], {"PARENT_URL": "ftp://x"}, "invalid parent URL"),

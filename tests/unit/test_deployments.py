@@ -222,7 +222,7 @@ def test_hub_proxy_reads_its_serving_certificate_from_the_secret() -> None:
     ("parent_url", "token"),
     [
         (PARENT_URL, TOKEN),
-        ("https://10.0.0.1", "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"),
+        ("https://192.0.2.1", "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"),
     ],
 )
 def test_registration_secret_round_trips(parent_url: str, token: str) -> None:

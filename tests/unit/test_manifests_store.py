@@ -68,7 +68,7 @@ def test_manifest_labels_and_template() -> None:
         (
             {
                 "kind": "Service",
-                "spec": {"clusterIP": "10.0.0.1", "clusterIPs": ["10.0.0.1"], "ports": [{"port": 80}]},
+                "spec": {"clusterIP": "192.0.2.1", "clusterIPs": ["192.0.2.1"], "ports": [{"port": 80}]},
             },
             {"ports": [{"port": 80}]},
         ),

@@ -83,7 +83,7 @@ def test_bad_socket_paths_are_refused(path: str, status: int, fragment: str) -> 
     [
         ("host", 443, ("host", 443)),
         ("host:8443", 443, ("host", 8443)),
-        ("10.0.0.1:80", 443, ("10.0.0.1", 80)),
+        ("192.0.2.1:80", 443, ("192.0.2.1", 80)),
         ("[::1]", 80, ("::1", 80)),
         ("[::1]:6443", 80, ("::1", 6443)),
     ],
@@ -103,9 +103,9 @@ def test_host_port_forms(text: str, default: int, expected: tuple[str, int]) -> 
             ServerAddress("https", "api.example.com", 443, "/k8s"),
             "api.example.com",
         ),
-        ("http://10.0.0.1:8080", ServerAddress("http", "10.0.0.1", 8080, ""), "10.0.0.1:8080"),
+        ("http://192.0.2.1:8080", ServerAddress("http", "192.0.2.1", 8080, ""), "192.0.2.1:8080"),
         ("https://[::1]:6443", ServerAddress("https", "::1", 6443, ""), "[::1]:6443"),
-        ("10.0.0.1:6443", ServerAddress("https", "10.0.0.1", 6443, ""), "10.0.0.1:6443"),
+        ("192.0.2.1:6443", ServerAddress("https", "192.0.2.1", 6443, ""), "192.0.2.1:6443"),
     ],
 )
 def test_apiserver_urls_parse(url: str, expected: ServerAddress, authority: str) -> None:

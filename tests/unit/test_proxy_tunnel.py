@@ -264,7 +264,7 @@ class _SilentChannel:
     ("text", "expected"),
     [
         ("", frozenset()),
-        ("10.0.0.1:8080", frozenset({("10.0.0.1", 8080)})),
+        ("192.0.2.1:8080", frozenset({("192.0.2.1", 8080)})),
         ("Predictor.local:8080, [fd00::1]:443,", frozenset({("predictor.local", 8080), ("fd00::1", 443)})),
     ],
 )
@@ -284,7 +284,7 @@ def test_allowed_destinations_need_valid_ports(text: str) -> None:
     ("destination", "allowed"),
     [
         (Destination("tcp", "127.0.0.1", 6443), True),
-        (Destination("tcp", "10.0.0.1", 8080), True),
+        (Destination("tcp", "192.0.2.1", 8080), True),
         (Destination("tcp", "127.0.0.1", 6444), False),
         (Destination("tls", "127.0.0.1", 6443), False),
         (Destination("tcp", "169.254.169.254", 80), False),
@@ -297,7 +297,7 @@ def test_what_the_agent_dials(destination: Destination, allowed: bool) -> None:
         cluster_id=CLUSTER,
         ca_pem=None,
         child_address=("127.0.0.1", 6443),
-        allowed_destinations=frozenset({("10.0.0.1", 8080)}),
+        allowed_destinations=frozenset({("192.0.2.1", 8080)}),
     )
     assert settings.allows(destination) is allowed
 

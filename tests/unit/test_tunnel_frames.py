@@ -41,7 +41,7 @@ def raw(frame_type: int, stream_id: int, payload: bytes = b"", *, version: int =
 ROUND_TRIP_CASES: list[Frame] = [
     OpenFrame(1, API_SERVER, 256 * 1024),
     OpenFrame(7, Destination("tls", "fd00::1", 6443), 1),
-    OpenFrame(0xFFFF_FFFF, Destination("tcp", "10.0.0.1", 65535), MAX_WINDOW),
+    OpenFrame(0xFFFF_FFFF, Destination("tcp", "192.0.2.1", 65535), MAX_WINDOW),
     OpenOkFrame(2, 65536),
     OpenFailFrame(3, "destination not allowed"),
     OpenFailFrame(3, ""),
