@@ -34,6 +34,7 @@ from .child import (
     read_registration_source,
 )
 from .deployer import deployer_work
+from .deployer_secret import publish_deployer_secret_forever
 from .health import AgentState, HealthServer
 from .options import AgentOptions, validate_parent_url, validate_registration_token
 from .parent import CredentialsRejected, ParentSession
@@ -323,6 +324,11 @@ class Agent:
                 app_pusher=options.gate("AppPusher"),
                 session=session,
                 child=self.child,
+            )
+            work.append(
+                publish_deployer_secret_forever(
+                    session, self.child, cluster_id=cluster_id, cluster_name=options.cluster_name or ""
+                )
             )
             if options.gate("SocketConnection"):
                 work.append(self._tunnel(session, cluster_id))

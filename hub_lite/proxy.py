@@ -53,7 +53,7 @@ from kubectl_clusternet.core.proxy import (
     parse_server_url,
     response_body_framing,
 )
-from kubectl_clusternet.core.registration import LABEL_CLUSTER_ID
+from kubectl_clusternet.core.registration import CHILD_DEPLOYER_SECRET, LABEL_CLUSTER_ID
 from kubectl_clusternet.core.tunnel import Destination, TunnelError
 from kubectl_clusternet.core.tunnel.aio import OpenRefused, bounded, open_tunnel_connection
 
@@ -63,7 +63,6 @@ __all__ = ["ClusterRecord", "ClusterDirectory", "Forwarder", "CHILD_DEPLOYER_SEC
 
 _log = logging.getLogger(__name__)
 
-CHILD_DEPLOYER_SECRET = "child-cluster-deployer"
 _READ_SIZE = 64 * 1024
 _HEAD_LIMIT = 256 * 1024
 

@@ -71,6 +71,7 @@ AGENT_DEPLOYMENT_NAME = "clusternet-agent"
 AGENT_SERVICE_ACCOUNT = "clusternet-agent"
 AGENT_ROLE = "clusternet:agent:admin"
 AGENT_DEPLOYER_BINDING = "clusternet:app:deployer"
+DEPLOYER_SERVICE_ACCOUNT = "clusternet-app-deployer"  # its tokens go to the parent (Push mode)
 AGENT_HEALTHZ_PORT = 10650  # upstream clusternet-agent's secure port
 REGISTRATION_SECRET = "clusternet-agent-cluster-registration"
 REGISTRATION_KEY_PARENT_URL = "parentURL"
@@ -331,9 +332,11 @@ def agent_rbac_objects() -> list[dict[str, Any]]:
     """The agent's identity in the child and what it may do there.
 
     ``clusternet:agent:admin`` is what the agent itself needs: its Lease (the cluster ID), Secrets
-    ``parent-cluster`` and the registration Secret, Events, all in clusternet-system; reading nodes and pods
+    ``parent-cluster`` and the registration Secret, Events, tokens of ``clusternet-app-deployer`` (published to
+    the parent in Secret ``child-cluster-deployer``), all in clusternet-system; reading nodes and pods
     for the status report; the API server's health endpoints. ``clusternet:app:deployer`` binds the same
-    account to cluster-admin, as upstream binds its deployer: a Description may hold any kind in any
+    account and ``clusternet-app-deployer`` to cluster-admin, as upstream binds its deployer: a Description
+    may hold any kind in any
     namespace (the agent applies them in Pull and Dual mode). A cluster that must not grant this can delete
     that one binding; registration and status keep working, deploying does not.
     """
@@ -343,6 +346,11 @@ def agent_rbac_objects() -> list[dict[str, Any]]:
             "apiVersion": "v1",
             "kind": "ServiceAccount",
             "metadata": _meta(AGENT_SERVICE_ACCOUNT, SYSTEM_NAMESPACE, **labels),
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": _meta(DEPLOYER_SERVICE_ACCOUNT, SYSTEM_NAMESPACE, **labels),
         },
         {
             "apiVersion": _RBAC,
@@ -360,6 +368,18 @@ def agent_rbac_objects() -> list[dict[str, Any]]:
                     "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
                 },
                 {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
+                {
+                    "apiGroups": [""],
+                    "resources": ["serviceaccounts"],
+                    "resourceNames": [DEPLOYER_SERVICE_ACCOUNT],
+                    "verbs": ["get"],
+                },
+                {
+                    "apiGroups": [""],
+                    "resources": ["serviceaccounts/token"],
+                    "resourceNames": [DEPLOYER_SERVICE_ACCOUNT],
+                    "verbs": ["create"],
+                },
             ],
         },
         {
@@ -397,7 +417,10 @@ def agent_rbac_objects() -> list[dict[str, Any]]:
             "kind": "ClusterRoleBinding",
             "metadata": _meta(AGENT_DEPLOYER_BINDING, **labels),
             "roleRef": _role_ref("ClusterRole", "cluster-admin"),
-            "subjects": [_agent_subject()],
+            "subjects": [
+                _agent_subject(),
+                {"kind": "ServiceAccount", "name": DEPLOYER_SERVICE_ACCOUNT, "namespace": SYSTEM_NAMESPACE},
+            ],
         },
     ]
 

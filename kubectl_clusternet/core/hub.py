@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .apiservice import socket_impersonation_rule
 from .apis import CLUSTERNET_TYPES
 from .apis.crds import custom_resource_definition
 
@@ -105,6 +106,7 @@ def hub_objects() -> list[dict[str, Any]]:
                     ],
                     "verbs": ["impersonate"],
                 },
+                socket_impersonation_rule(),
             ],
         ),
         _cluster_role_binding(

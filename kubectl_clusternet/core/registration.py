@@ -54,6 +54,10 @@ __all__ = [
     "SECRET_KEY_TOKEN",
     "SECRET_KEY_NAMESPACE",
     "SECRET_KEY_PARENT_URL",
+    "SECRET_KEY_SA_NAME",
+    "SECRET_KEY_SA_UID",
+    "CHILD_DEPLOYER_SECRET",
+    "CHILD_DEPLOYER_SERVICE_ACCOUNT",
     "RESULT_APPROVED",
     "RESULT_DENIED",
     "RESULT_FAILED",
@@ -86,6 +90,7 @@ __all__ = [
     "approved_credentials",
     "request_outcome",
     "parent_cluster_secret",
+    "child_deployer_secret",
     "StoredCredentials",
     "stored_credentials",
     # conditions and labels
@@ -441,6 +446,59 @@ def parent_cluster_secret(
             SECRET_KEY_NAMESPACE: encoded(credentials.namespace),
             SECRET_KEY_PARENT_URL: encoded(parent_url),
         },
+    }
+
+
+CHILD_DEPLOYER_SECRET = "child-cluster-deployer"
+CHILD_DEPLOYER_SERVICE_ACCOUNT = "clusternet-app-deployer"
+SECRET_KEY_SA_NAME = "service-account.name"
+SECRET_KEY_SA_UID = "service-account.uid"
+
+
+def child_deployer_secret(
+    *,
+    namespace: str,
+    cluster_id: str,
+    cluster_name: str,
+    child_url: str,
+    child_ca_pem: bytes,
+    token: str = "",
+    service_account_name: str = "",
+    service_account_uid: str = "",
+) -> dict[str, Any]:
+    """Secret ``child-cluster-deployer`` in the cluster's dedicated namespace of the parent.
+
+    The hub needs the child's CA to verify the child through the tunnel (no ``InsecureSkipVerify``), and
+    the deployer's token to apply Descriptions in Push mode. Keys with no value are left out rather than
+    published empty, so a reader can tell "not given" from "given as nothing".
+    """
+
+    def encoded(value: bytes | str) -> str:
+        return base64.b64encode(value if isinstance(value, bytes) else value.encode()).decode()
+
+    values: dict[str, bytes | str] = {
+        SECRET_KEY_CA: child_ca_pem,
+        SECRET_KEY_TOKEN: token,
+        SECRET_KEY_SA_NAME: service_account_name,
+        SECRET_KEY_SA_UID: service_account_uid,
+        SECRET_KEY_PARENT_URL: child_url,
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {
+            "name": CHILD_DEPLOYER_SECRET,
+            "namespace": namespace,
+            "labels": {
+                LABEL_CREATED_BY: AGENT_NAME,
+                LABEL_BOOTSTRAPPING: BOOTSTRAPPING_CREDENTIALS,
+                LABEL_CLUSTER_ID: cluster_id,
+                LABEL_CLUSTER_NAME: cluster_name,
+            },
+            "annotations": {ANNOTATION_AUTOUPDATE: "true"},
+        },
+        "data": {key: encoded(value) for key, value in values.items() if value},
     }
 
 

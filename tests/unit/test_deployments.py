@@ -254,16 +254,19 @@ def test_agent_rbac_grants_what_the_agent_does() -> None:
     """Leases and Secrets in its namespace, nodes and pods read cluster-wide, namespaces created, and
     cluster-admin through clusternet:app:deployer (Descriptions may hold anything), all for one account."""
     objects = agent_rbac_objects()
-    (account,) = _by_kind(objects, "ServiceAccount")
-    subject = {
-        "kind": "ServiceAccount",
-        "name": account["metadata"]["name"],
-        "namespace": "clusternet-system",
-    }
-    for binding in _by_kind(objects, "RoleBinding") + _by_kind(objects, "ClusterRoleBinding"):
-        assert binding["subjects"] == [subject]
-    bindings = {b["metadata"]["name"]: b["roleRef"]["name"] for b in _by_kind(objects, "ClusterRoleBinding")}
-    assert bindings["clusternet:app:deployer"] == "cluster-admin"
+    accounts = {a["metadata"]["name"]: a for a in _by_kind(objects, "ServiceAccount")}
+    assert set(accounts) == {"clusternet-agent", "clusternet-app-deployer"}
+    account = accounts["clusternet-agent"]
+
+    def subject(name: str) -> dict[str, str]:
+        return {"kind": "ServiceAccount", "name": name, "namespace": "clusternet-system"}
+
+    bindings = {b["metadata"]["name"]: b for b in _by_kind(objects, "ClusterRoleBinding")}
+    deployer = bindings.pop("clusternet:app:deployer")
+    assert deployer["roleRef"]["name"] == "cluster-admin"
+    assert deployer["subjects"] == [subject("clusternet-agent"), subject("clusternet-app-deployer")]
+    for binding in _by_kind(objects, "RoleBinding") + list(bindings.values()):
+        assert binding["subjects"] == [subject("clusternet-agent")]
 
     def allowed(rules: list[dict[str, Any]], group: str, resource: str, verb: str) -> bool:
         return any(
@@ -279,6 +282,7 @@ def test_agent_rbac_grants_what_the_agent_does() -> None:
         ("", "secrets", "get"),
         ("", "secrets", "create"),
         ("", "secrets", "update"),
+        ("", "serviceaccounts/token", "create"),
     ]:
         assert allowed(role["rules"], group, resource, verb), (group, resource, verb)
     (cluster_role,) = _by_kind(objects, "ClusterRole")
@@ -310,6 +314,7 @@ def test_agent_objects_come_in_an_order_that_applies_cleanly() -> None:
             "deploy/agent/clusternet_agent_rbac.yaml",
             [
                 "Namespace",
+                "ServiceAccount",
                 "ServiceAccount",
                 "Role",
                 "RoleBinding",

@@ -51,6 +51,9 @@ class Connection:
     timeout: float | None = None
     tls_server_name: str | None = None
     impersonate_groups: list[str] = field(default_factory=list)
+    # The CA the server is verified with (empty: the system trust store or no verification). Agents publish
+    # it to the parent so the hub can verify the child too.
+    ca_pem: bytes = b""
 
     @property
     def server(self) -> str:
@@ -171,6 +174,7 @@ def connection_from_config(resolved: ResolvedConfig) -> Connection:
     port = parsed.port or (443 if scheme == "https" else 80)
     headers: dict[str, str] = {}
     context: ssl.SSLContext | None = None
+    ca_pem: bytes | None = None
     exec_status: dict[str, Any] = {}
     if user.get("exec"):
         exec_status = _run_exec_plugin(user["exec"], server)
@@ -235,6 +239,7 @@ def connection_from_config(resolved: ResolvedConfig) -> Connection:
         headers=headers,
         timeout=resolved.request_timeout_seconds,
         tls_server_name=cluster.get("tls-server-name") or None,
+        ca_pem=ca_pem or b"",
     )
     connection.headers.update({"Accept": JSON_CONTENT, "User-Agent": "kubectl-clusternet"})
     connection.impersonate_groups = [str(g) for g in user.get("as-groups") or []]
