@@ -16,7 +16,7 @@ from ..core.errors import UsageError
 if TYPE_CHECKING:
     from ..core.kube.kubeconfig import ConfigOverrides
 
-__all__ = ["GLOBAL_FLAGS", "GlobalFlags", "split_global_flags", "OPTIONS_HELP"]
+__all__ = ["GLOBAL_FLAGS", "GlobalFlags", "split_global_flags", "wants_child_mode", "OPTIONS_HELP"]
 
 
 @dataclass(frozen=True)
@@ -132,6 +132,11 @@ class GlobalFlags:
         from ..core.kube.kubeconfig import ConfigOverrides
 
         return ConfigOverrides(**{f.name: getattr(self, f.name) for f in fields(ConfigOverrides)})
+
+
+def wants_child_mode(flags: GlobalFlags) -> bool:
+    """Child mode runs kubectl against a child; kept here so plain commands never import it."""
+    return bool(flags.cluster_id or flags.child_kubeconfig)
 
 
 def _parse_bool(text: str, flag: str) -> bool:

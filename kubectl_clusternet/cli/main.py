@@ -13,7 +13,7 @@ import click
 from ..core.errors import ClusternetError
 from .context import AppContext
 from .env import Environment
-from .globalflags import OPTIONS_HELP, split_global_flags
+from .globalflags import OPTIONS_HELP, split_global_flags, wants_child_mode
 
 __all__ = ["main", "cli", "PROG_NAME"]
 
@@ -34,6 +34,7 @@ _LAZY_COMMANDS = {
     "delete": "delete",
     "hub": "hub",
     "join": "join",
+    "proxy-url": "proxyurl",
     "local": "local",
     "api-resources": "apiresources",
     "version": "version",
@@ -103,6 +104,10 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
     try:
         flags, rest = split_global_flags(args)
         verbosity = flags.verbosity
+        if wants_child_mode(flags) and rest[:1] != ["__complete"]:
+            from .childmode import run_child_mode
+
+            return run_child_mode(flags, rest, env)
         app = AppContext(env=env, flags=flags)
         result = cli.main(args=rest, prog_name=PROG_NAME, standalone_mode=False, obj=app)
         if isinstance(result, int) and result:

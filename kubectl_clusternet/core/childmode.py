@@ -38,6 +38,7 @@ __all__ = [
     "child_auth_from_user",
     "child_mode_kubeconfig",
     "kubectl_command",
+    "resolve_cluster_id",
 ]
 
 CHILD_MODE_NAME = "clusternet-child"
@@ -164,3 +165,38 @@ def child_mode_kubeconfig(
 def kubectl_command(kubeconfig_path: str, args: Sequence[str], *, kubectl: str = "kubectl") -> list[str]:
     """The real kubectl, on the generated kubeconfig only (``KUBECONFIG`` and connection flags are moot)."""
     return [kubectl, "--kubeconfig", kubeconfig_path, *args]
+
+
+def resolve_cluster_id(managed_clusters: Sequence[Mapping[str, Any]], wanted: str) -> str:
+    """The cluster ID for ``--cluster``: a ManagedCluster's ID, its name, or ``namespace/name``.
+
+    A name found in several dedicated namespaces is ambiguous and refused with the candidates listed, since
+    guessing would send the user's commands to the wrong cluster.
+    """
+
+    def meta(item: Mapping[str, Any]) -> Mapping[str, Any]:
+        return item.get("metadata") or {}
+
+    def cluster_id(item: Mapping[str, Any]) -> str:
+        return str((item.get("spec") or {}).get("clusterId") or "")
+
+    for item in managed_clusters:
+        if cluster_id(item) == wanted:
+            return wanted
+    namespace, _, name = wanted.rpartition("/")
+    matches = [
+        item
+        for item in managed_clusters
+        if meta(item).get("name") == name and (not namespace or meta(item).get("namespace") == namespace)
+    ]
+    if not matches:
+        raise ConfigError(f'no ManagedCluster named "{wanted}" or with that cluster ID in the parent')
+    if len(matches) > 1:
+        where = ", ".join(sorted(f"{meta(m).get('namespace')}/{name}" for m in matches))
+        raise ConfigError(
+            f'ManagedCluster name "{wanted}" is ambiguous ({where}); give namespace/name or --cluster-id'
+        )
+    found = cluster_id(matches[0])
+    if not found:
+        raise ConfigError(f'ManagedCluster "{wanted}" has no spec.clusterId')
+    return found

@@ -13,6 +13,7 @@ from kubectl_clusternet.core.childmode import (
     child_auth_from_user,
     child_mode_kubeconfig,
     kubectl_command,
+    resolve_cluster_id,
 )
 from kubectl_clusternet.core.errors import ConfigError
 from kubectl_clusternet.core.kube.kubeconfig import ResolvedConfig
@@ -146,3 +147,40 @@ def test_kubectl_command() -> None:
         "-n",
         "x",
     ]
+
+
+def _managed(namespace: str, name: str, cluster_id: str) -> dict[str, Any]:
+    return {"metadata": {"namespace": namespace, "name": name}, "spec": {"clusterId": cluster_id}}
+
+
+FLEET = [
+    _managed("clusternet-aaaaa", "edge-1", "id-1"),
+    _managed("clusternet-bbbbb", "edge-2", "id-2"),
+    _managed("clusternet-ccccc", "twin", "id-3"),
+    _managed("clusternet-ddddd", "twin", "id-4"),
+]
+
+
+@pytest.mark.parametrize(
+    ("wanted", "expected"),
+    [
+        ("id-2", "id-2"),  # an ID
+        ("edge-1", "id-1"),  # a unique name
+        ("clusternet-ddddd/twin", "id-4"),  # namespace/name settles a shared name
+    ],
+)
+def test_cluster_flag_takes_an_id_a_name_or_namespace_and_name(wanted: str, expected: str) -> None:
+    assert resolve_cluster_id(FLEET, wanted) == expected
+
+
+@pytest.mark.parametrize(
+    ("wanted", "message"),
+    [
+        ("nowhere", 'no ManagedCluster named "nowhere"'),
+        ("twin", "clusternet-ccccc/twin, clusternet-ddddd/twin"),
+        ("clusternet-aaaaa/edge-2", 'no ManagedCluster named "clusternet-aaaaa/edge-2"'),
+    ],
+)
+def test_cluster_flag_refuses_unknown_and_ambiguous_names(wanted: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        resolve_cluster_id(FLEET, wanted)

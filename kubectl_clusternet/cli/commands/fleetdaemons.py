@@ -19,8 +19,16 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ...localfleet import ClusterInfo, FleetState
+    from ...localfleet.frontdoor import FrontDoor
 
-__all__ = ["StartedDaemon", "start_daemons", "hub_argv", "agent_argv", "DEMO_REPORT_FREQUENCY"]
+__all__ = [
+    "StartedDaemon",
+    "start_daemons",
+    "hub_argv",
+    "hub_proxy_argv",
+    "agent_argv",
+    "DEMO_REPORT_FREQUENCY",
+]
 
 DEMO_REPORT_FREQUENCY = "5s"
 DEMO_COLLECT_FREQUENCY = "5s"
@@ -68,19 +76,38 @@ def agent_argv(child: ClusterInfo, parent_url: str, healthz_port: int) -> list[s
         f"--cluster-status-update-frequency={DEMO_REPORT_FREQUENCY}",
         f"--cluster-status-collect-frequency={DEMO_COLLECT_FREQUENCY}",
         f"--healthz-port={healthz_port}",
+        # The tunnel, so `--cluster-id … --child-kubeconfig …` reaches the child through the parent.
+        "--feature-gates=SocketConnection=true",
+    ]
+
+
+def hub_proxy_argv(parent_kubeconfig: Path, door: FrontDoor) -> list[str]:
+    """The hub's proxy (agent tunnels and proxies.clusternet.io), behind the parent's aggregation layer."""
+    return [
+        sys.executable,
+        "-m",
+        "hub_lite.proxy_app",
+        f"--kubeconfig={parent_kubeconfig}",
+        f"--bind-address={door.address}",
+        f"--port={door.port}",
+        f"--tls-cert-file={door.cert_file}",
+        f"--tls-private-key-file={door.key_file}",
     ]
 
 
 def start_daemons(
     state: FleetState, progress: Callable[[str], None] = lambda line: None
 ) -> list[StartedDaemon]:
-    """Create a bootstrap token in the parent, then start hub-lite and one agent-lite per child.
+    """Create a bootstrap token in the parent, open the hub's front door in the parent's aggregation layer,
+    then start hub-lite, its proxy, and one agent-lite per child.
 
     Call after ``hub install``. Returns what was started; each process is registered with the fleet.
     """
+    from ...core.apiservice import APISERVICE_NAME
     from ...core.kube.kubeconfig import ConfigOverrides, load_and_resolve
     from ...core.kube.rest import RestClient, connection_from_config
     from ...localfleet import register_process
+    from ...localfleet.frontdoor import open_front_door
     from ...localfleet.procs import spawn
     from .tokens import create_bootstrap_token
 
@@ -92,9 +119,11 @@ def start_daemons(
         token, _ = create_bootstrap_token(
             client, ttl=timedelta(hours=24), description=_TOKEN_DESCRIPTION, now=now
         )
+        progress(f"created bootstrap token {token.token_id} for the agents (valid 24h)")
+        door = open_front_door(client, state.dir / "hub-proxy")
     finally:
         client.close()
-    progress(f"created bootstrap token {token.token_id} for the agents (valid 24h)")
+    progress(f"registered APIService {APISERVICE_NAME} for the hub's proxy at {door.url}")
 
     logs = state.dir / "logs"
     started: list[StartedDaemon] = []
@@ -109,6 +138,7 @@ def start_daemons(
 
     hub_port = _free_loopback_port()
     launch("hub-lite", hub_argv(parent.kubeconfig, hub_port), parent.name, hub_port, {})
+    launch("hub-lite-proxy", hub_proxy_argv(parent.kubeconfig, door), parent.name, door.port, {})
     for child in state.children:
         port = _free_loopback_port()
         launch(

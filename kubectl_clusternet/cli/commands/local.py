@@ -78,13 +78,21 @@ def up_command(app: AppContext, children: int, directory: str | None, wait: bool
         start_daemons(state, lambda line: app.env.err(line))
         if wait:
             _wait_until_ready(parent_app, len(state.children), fleet_dir)
+            _wait_for_proxy(parent_app, fleet_dir)
     finally:
         parent_app.close()
     app.env.out("")
     app.env.out(f"Local fleet running in {fleet_dir}:")
-    _describe_fleet(app, state)
+    _describe_fleet(app, localfleet.status(fleet_dir) or state)
     app.env.out("")
-    app.env.out(f"Try: kubectl clusternet --kubeconfig {state.parent.kubeconfig} get mcls -A")
+    parent_kubeconfig = state.parent.kubeconfig
+    app.env.out(f"Try: kubectl clusternet --kubeconfig {parent_kubeconfig} get mcls -A")
+    if state.children:
+        child = state.children[0]
+        app.env.out(
+            f"     kubectl clusternet --kubeconfig {parent_kubeconfig} --cluster {child.name} "
+            f"--child-kubeconfig {child.kubeconfig} get ns"
+        )
     app.env.out("Stop it with: kubectl clusternet local down" + (f" --dir {fleet_dir}" if directory else ""))
 
 
@@ -118,6 +126,24 @@ def _wait_until_ready(parent_app: AppContext, expected: int, fleet_dir: Path, ti
                 f"only {summary} after {int(timeout)}s; see the logs in {fleet_dir / 'logs'}"
             )
         time.sleep(1.0)
+
+
+def _wait_for_proxy(parent_app: AppContext, fleet_dir: Path, timeout: float = 120.0) -> None:
+    """Wait until the parent's aggregation layer reaches the hub's proxy, so child mode works at once."""
+    import time
+
+    from ...core.errors import LocalFleetError
+    from ...localfleet.frontdoor import front_door_available
+
+    deadline = time.monotonic() + timeout
+    while not front_door_available(parent_app.client):
+        if time.monotonic() >= deadline:
+            raise LocalFleetError(
+                f"the parent did not reach the hub's proxy within {int(timeout)}s; "
+                f"see {fleet_dir / 'logs' / 'hub-lite-proxy.log'}"
+            )
+        time.sleep(0.5)
+    parent_app.env.err("the hub's proxy is available through the parent")
 
 
 @local_group.command("status")

@@ -31,6 +31,7 @@ __all__ = [
     "token_connection",
     "error_from_response",
     "checked_watch_event",
+    "run_exec_plugin",
     "QueryParams",
 ]
 
@@ -97,7 +98,7 @@ def _load_client_pair(context: ssl.SSLContext, cert_pem: bytes, key_pem: bytes) 
             raise ConfigError(f"invalid client certificate or key: {exc.reason or exc}") from exc
 
 
-def _run_exec_plugin(spec: Mapping[str, Any], server: str) -> dict[str, Any]:
+def run_exec_plugin(spec: Mapping[str, Any], server: str) -> dict[str, Any]:
     """Run a client-go credential plugin and return its ``status`` (token or client certificate)."""
     command = spec.get("command")
     if not command:
@@ -177,7 +178,7 @@ def connection_from_config(resolved: ResolvedConfig) -> Connection:
     ca_pem: bytes | None = None
     exec_status: dict[str, Any] = {}
     if user.get("exec"):
-        exec_status = _run_exec_plugin(user["exec"], server)
+        exec_status = run_exec_plugin(user["exec"], server)
 
     if scheme == "https":
         # Build the context for what the kubeconfig says: loading the system trust store costs tens of
