@@ -101,27 +101,42 @@ def _has_fd(stream: object) -> bool:
     return True
 
 
+_FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _exit_code(returncode: int) -> int:
+    """kubectl's exit code; killed by a signal, the shell's 128 + signal number."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
 def _run(command: Sequence[str], env: Environment) -> int:
-    """Run kubectl on the user's terminal; Ctrl-C goes to kubectl, which decides how to stop. With
-    in-memory streams (tests, embedding), its output is collected and written there instead."""
+    """Run kubectl on the user's terminal. Signals sent to us go on to kubectl (which decides how to stop),
+    so ``kill`` or a closing terminal never leaves a kubectl behind. With in-memory streams (tests,
+    embedding), its output is collected and written there instead."""
     child_env = {k: v for k, v in env.environ.items() if k != "KUBECONFIG"}
-    if _has_fd(env.stdout) and _has_fd(env.stderr):
-        env.stdout.flush()
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-        try:
-            stdin = env.stdin if _has_fd(env.stdin) else subprocess.DEVNULL
-            return subprocess.run(
-                list(command), env=child_env, stdin=stdin, stdout=env.stdout, stderr=env.stderr, check=False
-            ).returncode
-        finally:
-            signal.signal(signal.SIGINT, previous)
-    stdin_text = env.stdin.read() if env.stdin is not None else ""
-    completed = subprocess.run(
-        list(command), env=child_env, input=stdin_text.encode(), capture_output=True, check=False
+    if not (_has_fd(env.stdout) and _has_fd(env.stderr)):
+        stdin_text = env.stdin.read() if env.stdin is not None else ""
+        completed = subprocess.run(
+            list(command), env=child_env, input=stdin_text.encode(), capture_output=True, check=False
+        )
+        env.stdout.write(completed.stdout.decode(errors="replace"))
+        env.stderr.write(completed.stderr.decode(errors="replace"))
+        return _exit_code(completed.returncode)
+    env.stdout.flush()
+    stdin = env.stdin if _has_fd(env.stdin) else subprocess.DEVNULL
+    kubectl = subprocess.Popen(
+        list(command), env=child_env, stdin=stdin, stdout=env.stdout, stderr=env.stderr
     )
-    env.stdout.write(completed.stdout.decode(errors="replace"))
-    env.stderr.write(completed.stderr.decode(errors="replace"))
-    return completed.returncode
+
+    def forward(signum: int, _frame: object) -> None:
+        kubectl.send_signal(signum)
+
+    previous = {signum: signal.signal(signum, forward) for signum in _FORWARDED_SIGNALS}
+    try:
+        return _exit_code(kubectl.wait())
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def run_child_mode(flags: GlobalFlags, args: Sequence[str], env: Environment) -> int:

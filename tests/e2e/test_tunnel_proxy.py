@@ -38,7 +38,6 @@ from websockets.sync.server import serve as ws_serve
 from kubectl_clusternet.core import apiservice
 from kubectl_clusternet.core.apis.builtin import CONFIG_MAP, NAMESPACE, SECRET, SERVICE_ACCOUNT
 from kubectl_clusternet.core.apis.clusters import MANAGED_CLUSTER
-from kubectl_clusternet.core.childmode import child_auth_from_user, child_mode_kubeconfig, kubectl_command
 from kubectl_clusternet.core.errors import ApiError
 from kubectl_clusternet.core.kube.kubeconfig import ConfigOverrides, load_and_resolve
 from kubectl_clusternet.core.kube.rest import RestClient, connection_from_config
@@ -697,6 +696,18 @@ def test_a_five_thousand_configmap_list_arrives_intact(env: ProxyEnv) -> None:
     ]  # not kube-root-ca.crt
     assert [item["metadata"]["name"] for item in ours] == [f"cm-{i:05d}" for i in range(5000)]
     assert all(item["data"] == {"payload": payload} for item in ours)
+    child_file = child_kubeconfig_with_exec_plugin(env, cluster, env.child_token_2)
+    listed = subprocess.run(
+        child_mode(env, cluster, child_file, "-n", namespace, "get", "cm", "-o", "name"),
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+        env=plugin_environ(env),
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert sorted(listed.stdout.split()) == sorted(
+        f"configmap/{item['metadata']['name']}" for item in direct["items"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -869,44 +880,114 @@ def test_agents_reconnect_after_the_hub_is_killed_and_restarted(env: ProxyEnv) -
         assert max(delays) <= 5.0, agent.tail()
 
 
-def _run_exec_plugin(spec: Any) -> dict[str, Any]:
-    completed = subprocess.run(
-        [spec["command"], *spec.get("args", [])], capture_output=True, check=True, timeout=60
+def child_kubeconfig_with_exec_plugin(env: ProxyEnv, cluster: RegisteredCluster, token: str) -> Path:
+    """A child kubeconfig whose user gets its token from an exec plugin, as cloud kubeconfigs do."""
+    plugin = env.work / f"child-credential-plugin-{uuid.uuid4().hex[:6]}"
+    credential = {
+        "apiVersion": "client.authentication.k8s.io/v1beta1",
+        "kind": "ExecCredential",
+        "status": {"token": token},
+    }
+    plugin.write_text(f"#!/bin/sh\necho '{json.dumps(credential)}'\n")
+    plugin.chmod(0o755)
+    path = env.work / f"child-{uuid.uuid4().hex[:6]}.kubeconfig"
+    user = {"exec": {"apiVersion": "client.authentication.k8s.io/v1beta1", "command": str(plugin)}}
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "child", "cluster": {"server": cluster.child.server}}],
+                "users": [{"name": "child", "user": user}],
+                "contexts": [{"name": "child", "context": {"cluster": "child", "user": "child"}}],
+                "current-context": "child",
+            }
+        )
     )
-    return dict(json.loads(completed.stdout)["status"])
+    return path
 
 
-def test_real_kubectl_reaches_a_child_through_the_parent_in_child_mode(env: ProxyEnv) -> None:
-    """kubectl on the child-mode kubeconfig (parent credentials, child token from an exec plugin) lists the
-    child's namespaces; --clusternet-as makes the child see the impersonated user."""
+def plugin_environ(env: ProxyEnv) -> dict[str, str]:
+    """PATH with `kubectl-clusternet` on it, so `kubectl clusternet …` runs this checkout as kubectl would."""
+    bin_dir = env.work / "plugin-bin"
+    if not bin_dir.exists():
+        bin_dir.mkdir()
+        (bin_dir / "kubectl-clusternet").symlink_to(Path(sys.executable).parent / "kubectl-clusternet")
+    return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+def child_mode(env: ProxyEnv, cluster: RegisteredCluster, child_kubeconfig: Path, *args: str) -> list[str]:
+    return [
+        "kubectl",
+        "clusternet",
+        "--kubeconfig",
+        str(env.parent.kubeconfig),
+        "--cluster-id",
+        cluster.cluster_id,
+        "--child-kubeconfig",
+        str(child_kubeconfig),
+        *args,
+    ]
+
+
+def test_kubectl_clusternet_in_child_mode_reaches_a_child_through_the_parent(env: ProxyEnv) -> None:
+    """`kubectl clusternet --cluster-id … --child-kubeconfig … get ns` lists the child's namespaces (the child
+    token comes from an exec plugin); --clusternet-as makes the child see the impersonated user."""
     cluster = env.clusters[0]
     only_here = f"kubectl-sees-{uuid.uuid4().hex[:6]}"
     admin_client(cluster.child).create(
         NAMESPACE.collection_path(),
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": only_here}},
     )
-    plugin = env.work / "child-credential-plugin"
-    plugin.write_text(
-        "#!/bin/sh\n"
-        f"echo '{json.dumps({'apiVersion': 'client.authentication.k8s.io/v1beta1', 'kind': 'ExecCredential', 'status': {'token': env.child_token}})}'\n"
-    )
-    plugin.chmod(0o755)
-    child_user = {"exec": {"apiVersion": "client.authentication.k8s.io/v1beta1", "command": str(plugin)}}
-    auth = child_auth_from_user(
-        child_user, read_file=lambda p: Path(p).read_bytes(), run_exec=_run_exec_plugin
-    )
-    parent_config = load_and_resolve(ConfigOverrides(kubeconfig=str(env.parent.kubeconfig)), os.environ)
+    child_files = [
+        child_kubeconfig_with_exec_plugin(env, cluster, env.child_token),
+        child_kubeconfig_with_exec_plugin(env, env.clusters[1], env.child_token_2),
+    ]
 
-    def kubectl(*args: str, **impersonation: Any) -> subprocess.CompletedProcess[str]:
-        path = env.work / f"child-mode-{uuid.uuid4().hex[:6]}.kubeconfig"
-        path.write_text(
-            yaml.safe_dump(child_mode_kubeconfig(parent_config, cluster.cluster_id, auth, **impersonation))
-        )
-        return subprocess.run(kubectl_command(str(path), args), capture_output=True, text=True, timeout=120)
+    def run(*args: str, index: int = 0) -> subprocess.CompletedProcess[str]:
+        command = child_mode(env, env.clusters[index], child_files[index], *args)
+        return subprocess.run(command, capture_output=True, text=True, timeout=120, env=plugin_environ(env))
 
-    listed = kubectl("get", "namespaces", "-o", "name")
+    listed = run("get", "namespaces", "-o", "name")
     assert listed.returncode == 0, listed.stderr
     assert f"namespace/{only_here}" in listed.stdout.split()
-    impersonated = kubectl("get", "namespaces", impersonate_user="jane", impersonate_groups=("devs",))
+    other = run("get", "namespaces", "-o", "name", index=1)
+    assert other.returncode == 0, other.stderr
+    assert "namespace/kube-system" in other.stdout.split()
+    assert f"namespace/{only_here}" not in other.stdout.split()
+    impersonated = run("--clusternet-as", "jane", "--clusternet-as-group", "devs", "get", "namespaces")
     assert impersonated.returncode != 0
     assert 'User "jane" cannot list resource "namespaces"' in impersonated.stderr
+
+
+def test_kubectl_clusternet_watch_in_child_mode_streams_a_change_made_in_the_child(env: ProxyEnv) -> None:
+    """`get cm -w` in child mode prints a ConfigMap the moment it is created in the child."""
+    cluster = env.clusters[0]
+    namespace = f"cli-watch-{uuid.uuid4().hex[:6]}"
+    child = admin_client(cluster.child)
+    child.create(
+        NAMESPACE.collection_path(),
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
+    )
+    child_file = child_kubeconfig_with_exec_plugin(env, cluster, env.child_token)
+    command = child_mode(env, cluster, child_file, "-n", namespace, "get", "cm", "-w", "-o", "name")
+    watcher = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=plugin_environ(env)
+    )
+    try:
+        assert watcher.stdout is not None
+        # kube-root-ca.crt shows up first (the controller-manager adds it): the watch is running.
+        assert watcher.stdout.readline().strip() == "configmap/kube-root-ca.crt"
+        child.create(
+            CONFIG_MAP.collection_path(namespace),
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "seen-by-kubectl"},
+                "data": {"k": "v"},
+            },
+        )
+        assert watcher.stdout.readline().strip() == "configmap/seen-by-kubectl"
+    finally:
+        watcher.terminate()
+        watcher.communicate(timeout=30)
