@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
@@ -147,3 +148,52 @@ def test_api_resources_lists_every_clusternet_kind() -> None:
         "true",
         "ManagedCluster",
     ]
+
+
+CHILD_KUBECONFIG = """\
+apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://192.0.2.20:6443"}}]
+users: [{name: u, user: {username: admin, password: secret}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]
+current-context: c
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "stderr"),
+    [
+        (["--cluster-id", "abc", "get", "ns"], "error: --cluster-id needs --child-kubeconfig"),
+        (["--child-kubeconfig", "{child}", "get", "ns"], "error: --child-kubeconfig needs --cluster-id"),
+        (
+            ["--cluster-id", "abc", "--child-kubeconfig", "{child}", "--as", "bob", "get", "ns"],
+            "error: --as cannot be used with --child-kubeconfig; use --clusternet-as",
+        ),
+        (
+            ["--cluster-id", "abc", "--child-kubeconfig", "{missing}", "get", "ns"],
+            "error: --child-kubeconfig: {missing}: no such file",
+        ),
+        (
+            ["--cluster-id", "abc", "--child-kubeconfig", "{child}", "get", "ns"],
+            "error: --child-kubeconfig: basic authentication cannot be forwarded through the parent",
+        ),
+    ],
+    ids=[
+        "id-without-kubeconfig",
+        "kubeconfig-without-id",
+        "parent-impersonation",
+        "missing-file",
+        "basic-auth",
+    ],
+)
+def test_child_mode_refuses_what_would_go_to_the_wrong_place(
+    args: list[str], stderr: str, tmp_path: Path
+) -> None:
+    """Child mode needs both flags and forwardable credentials; anything else is an `error:` before any
+    request (upstream silently talks to the parent instead)."""
+    child = tmp_path / "child.kubeconfig"
+    child.write_text(CHILD_KUBECONFIG)
+    names = {"child": str(child), "missing": str(tmp_path / "missing")}
+    result = run_cli(*(a.format(**names) for a in args), environ={"HOME": "/nonexistent", "PATH": "/usr/bin"})
+    assert result.exit_code == 1
+    assert result.stderr.startswith(stderr.format(**names)), result.stderr
