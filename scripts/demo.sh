@@ -26,9 +26,8 @@ for _ in $(seq 1 90); do
 done
 show get desc -A
 for child in child-1 child-2; do
-  echo
-  echo "\$ kubectl --kubeconfig <$child> get deploy,svc -n foo"
-  kubectl --kubeconfig "$($kc local status --kubeconfig-path $child)" get deploy,svc -n foo
+  # Through the parent, as from a laptop with no route to the child: child mode runs kubectl on the hub's proxy.
+  show --cluster "$child" --child-kubeconfig "$($kc local status --kubeconfig-path $child)" get deploy,svc -n foo
 done
 echo
 echo "The fleet keeps running. Stop it with: $kc local down"
