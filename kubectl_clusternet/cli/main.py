@@ -104,7 +104,8 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
     try:
         flags, rest = split_global_flags(args)
         verbosity = flags.verbosity
-        if wants_child_mode(flags) and rest[:1] != ["__complete"]:
+        # `join --child-kubeconfig` installs the agent into that child: our own command, not child mode.
+        if wants_child_mode(flags) and rest[:1] not in (["__complete"], ["join"]):
             from .childmode import run_child_mode
 
             return run_child_mode(flags, rest, env)

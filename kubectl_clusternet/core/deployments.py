@@ -39,6 +39,8 @@ __all__ = [
     "REGISTRATION_KEY_TOKEN",
     "RUN_AS_USER",
     "hub_deployment",
+    "hub_proxy_deployment",
+    "HUB_PROXY_DEPLOYMENT_NAME",
     "hub_service",
     "hub_apiservice",
     "hub_serving_secret",
@@ -62,6 +64,7 @@ DEFAULT_AGENT_REPLICAS = 3
 RUN_AS_USER = 65532  # the image's "clusternet" user; any non-root UID works
 
 HUB_DEPLOYMENT_NAME = "clusternet-hub"
+HUB_PROXY_DEPLOYMENT_NAME = "clusternet-hub-proxy"
 HUB_HEALTHZ_PORT = 8080
 HUB_PROXY_PORT = 8443  # unprivileged; the Service maps 443 (what the APIService names) onto it
 HUB_SERVING_SECRET = "clusternet-hub-serving-cert"
@@ -193,8 +196,7 @@ def _deployment(
 
 
 def hub_deployment(image: str = DEFAULT_IMAGE, replicas: int = DEFAULT_HUB_REPLICAS) -> dict[str, Any]:
-    """hub-lite (controllers behind a Lease, health on 8080) and the proxy (agents' tunnels and
-    ``proxies.clusternet.io`` on 8443) in one pod; every replica serves the proxy, one runs controllers."""
+    """hub-lite: controllers behind a Lease (one replica works, the others stand by), health on 8080."""
     hub = {
         "name": "hub",
         "image": image,
@@ -224,6 +226,22 @@ def hub_deployment(image: str = DEFAULT_IMAGE, replicas: int = DEFAULT_HUB_REPLI
         "securityContext": _container_security_context(),
         "volumeMounts": [dict(_TMP_MOUNT)],
     }
+    return _deployment(
+        HUB_DEPLOYMENT_NAME,
+        SYSTEM_NAMESPACE,
+        component="hub",
+        replicas=replicas,
+        service_account=HUB_SERVICE_ACCOUNT,
+        containers=[hub],
+        volumes=[dict(_TMP_VOLUME)],
+    )
+
+
+def hub_proxy_deployment(image: str = DEFAULT_IMAGE) -> dict[str, Any]:
+    """The proxy (agents' tunnels and ``proxies.clusternet.io`` on 8443): exactly one replica, replaced by
+    Recreate. A tunnel lives in the replica the agent dialled, and replicas do not forward requests to each
+    other, so a second replica would answer 503 for every cluster whose tunnel it does not hold. Agents
+    reconnect within seconds of a restart."""
     proxy = {
         "name": "proxy",
         "image": image,
@@ -254,20 +272,22 @@ def hub_deployment(image: str = DEFAULT_IMAGE, replicas: int = DEFAULT_HUB_REPLI
         "name": "serving-cert",
         "secret": {"secretName": HUB_SERVING_SECRET, "defaultMode": 0o440},
     }
-    return _deployment(
-        HUB_DEPLOYMENT_NAME,
+    deployment = _deployment(
+        HUB_PROXY_DEPLOYMENT_NAME,
         SYSTEM_NAMESPACE,
-        component="hub",
-        replicas=replicas,
+        component="proxy",
+        replicas=1,
         service_account=HUB_SERVICE_ACCOUNT,
-        containers=[hub, proxy],
+        containers=[proxy],
         volumes=[dict(_TMP_VOLUME), serving_cert],
     )
+    deployment["spec"]["strategy"] = {"type": "Recreate"}
+    return deployment
 
 
 def hub_service() -> dict[str, Any]:
-    """Service ``clusternet-system/clusternet-hub``, port 443, in front of every hub replica's proxy: the
-    name and port the APIService ``v1alpha1.proxies.clusternet.io`` sends the aggregator to."""
+    """Service ``clusternet-system/clusternet-hub``, port 443, in front of the hub's proxy: the name and
+    port the APIService ``v1alpha1.proxies.clusternet.io`` sends the aggregator to."""
     from .apiservice import HUB_SERVICE_NAME, HUB_SERVICE_NAMESPACE, HUB_SERVICE_PORT
 
     return {
@@ -276,7 +296,7 @@ def hub_service() -> dict[str, Any]:
         "metadata": _meta(HUB_SERVICE_NAME, HUB_SERVICE_NAMESPACE, app=HUB_DEPLOYMENT_NAME, component="hub"),
         "spec": {
             "type": "ClusterIP",
-            "selector": {"app.kubernetes.io/name": HUB_DEPLOYMENT_NAME},
+            "selector": {"app.kubernetes.io/name": HUB_PROXY_DEPLOYMENT_NAME},
             "ports": [{"name": "https", "protocol": "TCP", "port": HUB_SERVICE_PORT, "targetPort": "https"}],
         },
     }
@@ -308,9 +328,14 @@ def hub_serving_secret(cert_pem: bytes, key_pem: bytes, ca_pem: bytes) -> dict[s
 def hub_workload_objects(
     image: str = DEFAULT_IMAGE, replicas: int = DEFAULT_HUB_REPLICAS, *, ca_bundle_pem: bytes | None = None
 ) -> list[dict[str, Any]]:
-    """Service, Deployment, then the APIService, in apply order: the aggregator starts sending requests as
+    """Service, the hub's and the proxy's Deployments, then the APIService, in apply order: the aggregator starts sending requests as
     soon as the APIService exists, so it comes last. The serving Secret is separate (it holds a key)."""
-    return [hub_service(), hub_deployment(image, replicas), hub_apiservice(ca_bundle_pem)]
+    return [
+        hub_service(),
+        hub_deployment(image, replicas),
+        hub_proxy_deployment(image),
+        hub_apiservice(ca_bundle_pem),
+    ]
 
 
 # -- the agent, in each child ---------------------------------------------------------------------------
@@ -484,6 +509,7 @@ def agent_arguments(sync_mode: str = "Pull", cluster_name: str | None = None) ->
         "--leader-elect=true",
         "--log-format=json",
         f"--healthz-port={AGENT_HEALTHZ_PORT}",
+        "--healthz-bind-address=0.0.0.0",  # /metrics for Prometheus on the pod IP
     ]
     if cluster_name:
         args.append(f"--cluster-reg-name={cluster_name}")
@@ -491,7 +517,8 @@ def agent_arguments(sync_mode: str = "Pull", cluster_name: str | None = None) ->
 
 
 def _loopback_probe(path: str) -> list[str]:
-    """agent-lite serves health on 127.0.0.1 only, which the kubelet cannot reach; ask from inside."""
+    """Ask agent-lite's health server from inside the container: it listens on loopback unless told to
+    bind elsewhere (the Deployment binds every address for /metrics), and the probe works either way."""
     url = f"http://127.0.0.1:{AGENT_HEALTHZ_PORT}{path}"
     return ["python", "-c", f"import urllib.request as r; r.urlopen({url!r}, timeout=3)"]
 
@@ -518,6 +545,7 @@ def agent_deployment(
         "name": "agent",
         "image": image,
         "args": [*agent_arguments(sync_mode, cluster_name), *extra_args],
+        "ports": [{"name": "metrics", "containerPort": AGENT_HEALTHZ_PORT, "protocol": "TCP"}],
         "env": [
             _secret_env("PARENT_URL", REGISTRATION_KEY_PARENT_URL),
             _secret_env("REG_TOKEN", REGISTRATION_KEY_TOKEN),

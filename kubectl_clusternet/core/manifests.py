@@ -14,6 +14,7 @@ from .deployments import (
     agent_rbac_objects,
     hub_apiservice,
     hub_deployment,
+    hub_proxy_deployment,
     hub_service,
     registration_secret_template,
 )
@@ -33,6 +34,7 @@ _HUB_DEPLOYMENT_NOTE = f"""\
 # (type kubernetes.io/tls, valid for clusternet-hub.{SYSTEM_NAMESPACE}.svc), for example:
 #   kubectl -n {SYSTEM_NAMESPACE} create secret tls {HUB_SERVING_SECRET} --cert=tls.crt --key=tls.key
 # `kubectl clusternet hub install --image IMAGE` does all of this, generating the certificate.
+# Prometheus: /metrics on port healthz (http) of container hub, and on port https of container proxy.
 """
 _HUB_APISERVICE_NOTE = """\
 #
@@ -54,6 +56,7 @@ _AGENT_DEPLOYMENT_NOTE = f"""\
 #
 # Child cluster. Apply after clusternet_agent_rbac.yaml and the registration Secret. The image is
 # {DEFAULT_IMAGE}, built from this repository's Dockerfile; change it to where your clusters pull from.
+# Prometheus: /metrics on port metrics (http).
 """
 
 
@@ -66,7 +69,7 @@ def render_deploy_files() -> dict[str, str]:
     files = {f"deploy/crds/{name}": text for name, text in render_crd_files().items()}
     files["deploy/hub/clusternet_hub_rbac.yaml"] = _documents(hub_objects())
     files["deploy/hub/clusternet_hub_deployment.yaml"] = _documents(
-        [hub_service(), hub_deployment()], _HUB_DEPLOYMENT_NOTE
+        [hub_service(), hub_deployment(), hub_proxy_deployment()], _HUB_DEPLOYMENT_NOTE
     )
     files["deploy/hub/clusternet_hub_apiservice.yaml"] = _documents([hub_apiservice()], _HUB_APISERVICE_NOTE)
     files["deploy/agent/clusternet_agent_rbac.yaml"] = _documents(

@@ -226,6 +226,7 @@ def test_hub_install_with_an_image_server_dry_run_writes_nothing(
     lines = result.stdout.splitlines()
     for expected in [
         "deployment.apps/clusternet-hub created (server dry run)",
+        "deployment.apps/clusternet-hub-proxy created (server dry run)",
         "service/clusternet-hub created (server dry run)",
         "secret/clusternet-hub-serving-cert created (server dry run)",
         f"apiservice.apiregistration.k8s.io/{APISERVICE_NAME} created (server dry run)",
@@ -276,8 +277,10 @@ def test_hub_install_with_an_image_runs_the_hub_and_is_idempotent(
         assert deployment["spec"]["replicas"] == 2
         images = {c["image"] for c in deployment["spec"]["template"]["spec"]["containers"]}
         assert images == {TEST_IMAGE}
+        proxy = parent.get(DEPLOYMENT.object_path("clusternet-hub-proxy", SYSTEM))
+        assert proxy["spec"]["replicas"] == 1
         service = parent.get(SERVICE.object_path("clusternet-hub", SYSTEM))
-        assert service["spec"]["selector"] == {"app.kubernetes.io/name": "clusternet-hub"}
+        assert service["spec"]["selector"] == {"app.kubernetes.io/name": "clusternet-hub-proxy"}
         secret = parent.get(SECRET.object_path(deployments.HUB_SERVING_SECRET, SYSTEM))
         certificate = x509.load_pem_x509_certificate(base64.b64decode(secret["data"]["tls.crt"]))
         names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -378,7 +381,8 @@ def test_join_installs_the_agent_and_a_second_join_changes_nothing(
     deployer = child.get(CLUSTER_ROLE_BINDING.object_path("clusternet:app:deployer"))
     assert deployer["roleRef"]["name"] == "cluster-admin"
     assert deployer["subjects"] == [
-        {"kind": "ServiceAccount", "name": "clusternet-agent", "namespace": SYSTEM}
+        {"kind": "ServiceAccount", "name": "clusternet-agent", "namespace": SYSTEM},
+        {"kind": "ServiceAccount", "name": "clusternet-app-deployer", "namespace": SYSTEM},
     ]
     assert child.get(CLUSTER_ROLE.object_path("clusternet:agent:admin"))
     assert child.get(SERVICE_ACCOUNT.object_path("clusternet-agent", SYSTEM))

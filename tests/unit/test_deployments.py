@@ -21,6 +21,7 @@ from kubectl_clusternet.core.deployments import (
     agent_objects,
     agent_rbac_objects,
     hub_deployment,
+    hub_proxy_deployment,
     hub_serving_secret,
     hub_workload_objects,
     registration_secret,
@@ -137,10 +138,11 @@ def test_agent_probes_ask_its_loopback_health_server() -> None:
     [
         (hub_deployment(), 3, DEFAULT_IMAGE),
         (hub_deployment("registry.example.com/clusternet:1", 5), 5, "registry.example.com/clusternet:1"),
+        (hub_proxy_deployment("registry.example.com/clusternet:1"), 1, "registry.example.com/clusternet:1"),
         (agent_deployment(), 3, DEFAULT_IMAGE),
         (agent_deployment("registry.example.com/clusternet:1", 1), 1, "registry.example.com/clusternet:1"),
     ],
-    ids=["hub-default", "hub-custom", "agent-default", "agent-custom"],
+    ids=["hub-default", "hub-custom", "proxy", "agent-default", "agent-custom"],
 )
 def test_pods_run_locked_down_with_the_chosen_image(
     deployment: dict[str, Any], expected_replicas: int, expected_image: str
@@ -178,12 +180,19 @@ def test_replicas_must_be_positive(replicas: int) -> None:
 def test_hub_service_leads_the_aggregator_to_the_proxy(ca_bundle: bytes | None) -> None:
     """APIService -> Service (name, namespace, port) -> a named container port of the hub's pods, and the
     APIService comes last so the aggregator never points at nothing; with a CA it verifies the hub."""
-    service, deployment, api_service = hub_workload_objects("img:1", 2, ca_bundle_pem=ca_bundle)
-    assert [service["kind"], deployment["kind"], api_service["kind"]] == [
+    service, hub, deployment, api_service = hub_workload_objects("img:1", 2, ca_bundle_pem=ca_bundle)
+    assert [service["kind"], hub["kind"], deployment["kind"], api_service["kind"]] == [
         "Service",
+        "Deployment",
         "Deployment",
         "APIService",
     ]
+    assert hub["spec"]["replicas"] == 2
+    # Tunnels live in the replica an agent dialled: one proxy, never two side by side during a rollout.
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    hub_labels = hub["spec"]["template"]["metadata"]["labels"]
+    assert not service["spec"]["selector"].items() <= hub_labels.items()
     target = api_service["spec"]["service"]
     assert (target["name"], target["namespace"]) == (
         service["metadata"]["name"],
@@ -202,7 +211,7 @@ def test_hub_service_leads_the_aggregator_to_the_proxy(ca_bundle: bytes | None) 
 
 
 def test_hub_proxy_reads_its_serving_certificate_from_the_secret() -> None:
-    deployment = hub_deployment()
+    deployment = hub_proxy_deployment()
     proxy = _container(deployment, "proxy")
     volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
     mount = next(m for m in proxy["volumeMounts"] if m["name"] in volumes and "secret" in volumes[m["name"]])
@@ -308,7 +317,7 @@ def test_agent_objects_come_in_an_order_that_applies_cleanly() -> None:
 @pytest.mark.parametrize(
     ("path", "kinds"),
     [
-        ("deploy/hub/clusternet_hub_deployment.yaml", ["Service", "Deployment"]),
+        ("deploy/hub/clusternet_hub_deployment.yaml", ["Service", "Deployment", "Deployment"]),
         ("deploy/hub/clusternet_hub_apiservice.yaml", ["APIService"]),
         (
             "deploy/agent/clusternet_agent_rbac.yaml",
