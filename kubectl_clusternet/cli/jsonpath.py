@@ -18,7 +18,6 @@ import math
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -52,6 +51,8 @@ def _shortest_digits(value: float) -> tuple[str, int]:
 
     Python's ``repr`` and Go's ``strconv`` both produce the shortest digit string that parses back to the
     same float, so the digits agree; only the layout around them differs between the two languages."""
+    from decimal import Decimal  # noqa: PLC0415 - only floats in output need it
+
     _, digit_tuple, exponent = Decimal(repr(abs(value))).as_tuple()
     digits = "".join(str(digit) for digit in digit_tuple)
     scientific = len(digits) - 1 + int(exponent)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import sys
-import traceback
 from collections.abc import Sequence
 
 import click
@@ -128,6 +127,8 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
         return 1
     except ClusternetError as error:
         if verbosity >= 6:
+            import traceback  # noqa: PLC0415 - only at -v=6 and above
+
             traceback.print_exc(file=env.stderr)
         env.err(error.display())
         return error.exit_code
@@ -135,6 +136,8 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
         return 1
     except Exception as error:  # the last line of defence: never a bare traceback for a user
         if verbosity >= 6:
+            import traceback  # noqa: PLC0415 - only at -v=6 and above
+
             traceback.print_exc(file=env.stderr)
         env.err(f"error: {error}")
         return 1

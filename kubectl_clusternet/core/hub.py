@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .apiservice import socket_impersonation_rule
 from .apis import CLUSTERNET_TYPES
 from .apis.crds import custom_resource_definition
+from .apiservice import socket_impersonation_rule
 
 __all__ = [
     "SYSTEM_NAMESPACE",

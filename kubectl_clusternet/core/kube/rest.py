@@ -12,8 +12,6 @@ import base64
 import json
 import os
 import ssl
-import subprocess
-import tempfile
 import threading
 import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
@@ -84,7 +82,23 @@ def _data_or_file(entry: Mapping[str, Any], key: str) -> bytes | None:
 
 
 def _load_client_pair(context: ssl.SSLContext, cert_pem: bytes, key_pem: bytes) -> None:
-    """ssl can only load a key pair from files: write them to a private temporary directory for the call."""
+    """ssl can only load a key pair from files. On Linux they are anonymous memory files (never on disk, and
+    no tempfile import on the CLI's start-up path); elsewhere a private temporary directory."""
+    memfd_create = getattr(os, "memfd_create", None)
+    if memfd_create is not None:
+        descriptors = []
+        try:
+            for name, content in (("client.crt", cert_pem), ("client.key", key_pem)):
+                descriptor = memfd_create(name)
+                descriptors.append(descriptor)
+                os.write(descriptor, content)
+            _load_cert_chain(context, *(f"/proc/self/fd/{d}" for d in descriptors))
+        finally:
+            for descriptor in descriptors:
+                os.close(descriptor)
+        return
+    import tempfile  # noqa: PLC0415 - only where memfd_create is missing
+
     with tempfile.TemporaryDirectory(prefix="kubectl-clusternet-") as private_dir:
         cert_path = os.path.join(private_dir, "client.crt")
         key_path = os.path.join(private_dir, "client.key")
@@ -92,10 +106,14 @@ def _load_client_pair(context: ssl.SSLContext, cert_pem: bytes, key_pem: bytes) 
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as handle:
                 handle.write(content)
-        try:
-            context.load_cert_chain(cert_path, key_path)
-        except ssl.SSLError as exc:
-            raise ConfigError(f"invalid client certificate or key: {exc.reason or exc}") from exc
+        _load_cert_chain(context, cert_path, key_path)
+
+
+def _load_cert_chain(context: ssl.SSLContext, cert_path: str, key_path: str) -> None:
+    try:
+        context.load_cert_chain(cert_path, key_path)
+    except ssl.SSLError as exc:
+        raise ConfigError(f"invalid client certificate or key: {exc.reason or exc}") from exc
 
 
 def run_exec_plugin(spec: Mapping[str, Any], server: str) -> dict[str, Any]:
@@ -114,6 +132,8 @@ def run_exec_plugin(spec: Mapping[str, Any], server: str) -> dict[str, Any]:
             "spec": {"interactive": False, "cluster": {"server": server}},
         }
     )
+    import subprocess  # noqa: PLC0415 - exec plugins are rare; keep it off the start-up path
+
     try:
         completed = subprocess.run(
             [str(command), *[str(a) for a in spec.get("args") or []]],
