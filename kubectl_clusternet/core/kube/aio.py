@@ -44,6 +44,9 @@ def in_cluster_connection(account_dir: Path = SERVICE_ACCOUNT_DIR) -> Connection
     return token_connection(f"https://{server_host}:{port}", token, ca_pem)
 
 
+_MAX_WATCH_EVENT_BYTES = 64 * 1024 * 1024
+
+
 class AsyncRestClient:
     """JSON requests and watches against one API server; failures raise ApiError or ConnectionFailed."""
 
@@ -188,11 +191,24 @@ class AsyncRestClient:
             ) as response:
                 if response.status >= 400:
                     raise error_from_response(response.status, await response.read())
-                async for line in response.content:
-                    line = line.strip()
-                    if not line:
+                # Split lines ourselves: aiohttp's readline refuses lines over its buffer limit, and one
+                # watch event carries a whole object (up to etcd's 1.5 MiB, more as JSON).
+                pending = bytearray()
+                async for chunk in response.content.iter_any():
+                    pending += chunk
+                    if b"\n" not in chunk:
+                        if len(pending) > _MAX_WATCH_EVENT_BYTES:
+                            raise ConnectionFailed(
+                                f"watch of {path}: an event larger than {_MAX_WATCH_EVENT_BYTES} bytes"
+                            )
                         continue
-                    yield checked_watch_event(json.loads(line))
+                    *lines, rest = pending.split(b"\n")
+                    pending = bytearray(rest)
+                    for line in lines:
+                        if line.strip():
+                            yield checked_watch_event(json.loads(line))
+                if pending.strip():
+                    yield checked_watch_event(json.loads(pending))
         except aiohttp.ClientConnectorError as exc:
             raise ConnectionFailed(
                 f"Unable to connect to the server {self.connection.host}:{self.connection.port}: {exc.os_error}"
