@@ -23,7 +23,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubectl_clusternet.core.render.descriptions import encode_raw
+from kubectl_clusternet.core.render.descriptions import encode_raw_with
+from kubectl_clusternet.core.render.encoding import SharingJsonEncoder
 from kubectl_clusternet.core.render.errors import OverrideError
 from kubectl_clusternet.core.render.feeds import FeedRef, describe_object, feed_ref_of_object
 from kubectl_clusternet.core.render.overrides import (
@@ -258,13 +259,14 @@ def raw_for_all(results: Sequence[ClusterRendering]) -> list[list[str]]:
     rendering itself in a big fleet. Failed clusters get an empty list.
     """
     encoded: dict[int, str] = {}  # id of a rendered object -> its entry; ``results`` keeps them alive
+    encoder = SharingJsonEncoder()  # and subtrees shared between different objects, once too
     raw: list[list[str]] = []
     for result in results:
         entries = []
         for obj in result.objects:
             entry = encoded.get(id(obj))
             if entry is None:
-                entry = encoded[id(obj)] = encode_raw([obj])[0]
+                entry = encoded[id(obj)] = encode_raw_with(encoder, [obj])[0]
             entries.append(entry)
         raw.append(entries)
     return raw

@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
+from kubectl_clusternet.core.render.encoding import SharingJsonEncoder
 from kubectl_clusternet.core.render.errors import DescriptionError, OverrideError
 from kubectl_clusternet.core.render.feeds import FeedRef, ObjectKey, describe_object, feed_ref, object_key
 from kubectl_clusternet.core.render.overrides import (
@@ -87,10 +88,13 @@ def encode_raw(objects: Iterable[Any]) -> list[str]:
     Keys are sorted and separators compact, so an unchanged render produces byte-identical entries and a
     controller can compare specs to skip no-op updates.
     """
+    return encode_raw_with(SharingJsonEncoder(), objects)
+
+
+def encode_raw_with(encoder: SharingJsonEncoder, objects: Iterable[Any]) -> list[str]:
+    """``encode_raw`` with a caller's encoder, so structure shared across calls is encoded once."""
     return [
-        base64.b64encode(
-            json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        ).decode("ascii")
+        binascii.b2a_base64(encoder.encode(obj).encode("utf-8"), newline=False).decode("ascii")
         for obj in objects
     ]
 
