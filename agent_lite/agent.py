@@ -36,6 +36,7 @@ from .child import (
 from .deployer import deployer_work
 from .deployer_secret import publish_deployer_secret_forever
 from .health import AgentState, HealthServer
+from .metrics import COMMON
 from .options import AgentOptions, validate_parent_url, validate_registration_token
 from .parent import CredentialsRejected, ParentSession
 from .registrar import Registrar, RegistrationSpec
@@ -77,7 +78,12 @@ class Agent:
 
     async def run(self, stop: asyncio.Event) -> None:
         self._child = AsyncRestClient(child_connection(self.options.kubeconfig, self._environ))
-        health = HealthServer(self.state, self.options.healthz_port) if self.options.healthz_port else None
+        options = self.options
+        health = (
+            HealthServer(self.state, options.healthz_port, options.healthz_bind_address)
+            if options.healthz_port
+            else None
+        )
         try:
             if health is not None:
                 await health.start()
@@ -264,7 +270,9 @@ class Agent:
             child_address=child_address_from_server(self.child.server),
             allowed_destinations=parse_allowed_destinations(self.options.tunnel_allowed_destinations),
         )
-        await TunnelClient(settings, lambda: session.credentials.token).run()
+        tunnel = TunnelClient(settings, lambda: session.credentials.token)
+        COMMON.tunnels.set_function(lambda: float(tunnel.connected.is_set()))
+        await tunnel.run()
 
     async def _join_and_report(self, cluster_id: str) -> None:
         options = self.options
@@ -324,6 +332,7 @@ class Agent:
                 app_pusher=options.gate("AppPusher"),
                 session=session,
                 child=self.child,
+                child_kubeconfig=options.kubeconfig,
             )
             work.append(
                 publish_deployer_secret_forever(

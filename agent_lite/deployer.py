@@ -1,65 +1,28 @@
-"""The agent's deployer (Pull mode, and Dual without AppPusher): Descriptions of the cluster's dedicated
-namespace in the parent → objects in this child cluster.
-
-For each Generic Description: apply every ``raw`` object (Namespaces and CRDs first, the rest
-concurrently), prune what the previous revision deployed and this one no longer holds, and write
-``status.phase`` (Success, or Failure with the reason) and ``status.manifestStatuses`` (each object's
-``status`` in the child) when they change, with events ``SuccessfullyDeployed`` / ``UnSuccessfullyDeployed``
-from ``clusternet-agent`` in the parent. When a Description is deleted (it carries the finalizer
-``apps.clusternet.io/finalizer``), every object it deployed is deleted from the child, then the finalizer
-is removed.
-
-What a Description deployed is read back from its own ``manifestStatuses`` (written after every pass), so
-pruning and offloading are right after an agent restart too. Every Description is looked at again every
-``resync_seconds``: object statuses reach the parent, and objects changed or deleted in the child by hand
-are put back (upstream's Recovery, by polling rather than per-kind watches). Helm Descriptions are left
-alone (not implemented yet).
+"""The agent's deployers (Pull mode, and Dual without AppPusher): the Descriptions of the cluster's dedicated
+namespace in the parent become objects in this child cluster (``core.description_deployer``, the same code
+the hub pushes with), and HelmReleases become Helm releases (``helm_deployer``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import socket
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from datetime import datetime, timezone
-from typing import Any, Final, Protocol
+from collections.abc import Coroutine
+from typing import Any, Protocol
 
-from kubectl_clusternet.core.apis.apps import DESCRIPTION
-from kubectl_clusternet.core.apis.builtin import EVENT
-from kubectl_clusternet.core.deploy import (
-    APP_FINALIZER,
-    DeployedRef,
-    ObjectOutcome,
-    Reason,
-    agent_applies,
-    deployed_ref,
-    deployed_refs_from_status,
-    description_status,
-    finalizers_patch,
-    ordered_for_apply,
-    ordered_for_delete,
-    owner_value,
-    refs_to_remove,
-    status_merge_patch,
-)
-from kubectl_clusternet.core.errors import ApiError, ClusternetError
+from kubectl_clusternet.core.deploy import agent_applies
+from kubectl_clusternet.core.description_deployer import DescriptionDeployer
 from kubectl_clusternet.core.kube.aio import AsyncRestClient
-from kubectl_clusternet.core.registration import AGENT_NAME, format_time
-from kubectl_clusternet.core.render import DescriptionError, decode_raw
-from kubectl_clusternet.core.render.selectors import is_terminating
+from kubectl_clusternet.core.registration import AGENT_NAME
 
-from .apps_child import ChildApplier
-from .apps_informer import CollectionWatch, KeyQueue
+from .helm_deployer import HelmReleaseDeployer
+from .metrics import COMMON
 
-__all__ = ["DescriptionDeployer", "ParentLink", "deployer_work"]
+__all__ = ["ParentLink", "deployer_work"]
 
 _log = logging.getLogger(__name__)
 
-DEFAULT_RESYNC_SECONDS: Final = 15.0
-#: Objects of one wave written to the child at the same time.
-_APPLY_CONCURRENCY: Final = 8
+_RECONCILES = COMMON.reconciles.labels("deployer")
+_RECONCILE_ERRORS = COMMON.reconcile_errors.labels("deployer")
 
 
 class ParentLink(Protocol):
@@ -73,232 +36,30 @@ class ParentLink(Protocol):
     def namespace(self) -> str: ...
 
 
+def _count_reconcile(ok: bool) -> None:
+    _RECONCILES.inc()
+    if not ok:
+        _RECONCILE_ERRORS.inc()
+
+
 def deployer_work(
-    *, sync_mode: str, app_pusher: bool, session: ParentLink, child: AsyncRestClient
+    *,
+    sync_mode: str,
+    app_pusher: bool,
+    session: ParentLink,
+    child: AsyncRestClient,
+    child_kubeconfig: str | None = None,
 ) -> list[Coroutine[Any, Any, None]]:
-    """The deployer to run beside the reporter, or nothing when the hub applies (Push, or Dual with the
-    AppPusher gate on)."""
+    """The deployers (generic objects, and Helm releases) to run beside the reporter, or nothing when the
+    hub applies (Push, or Dual with the AppPusher gate on). The Helm SDK reaches the child with
+    ``child_kubeconfig`` (the agent's ``--kubeconfig``; ``None`` means in-cluster)."""
     if not agent_applies(sync_mode, app_pusher):
         _log.info("sync mode %s: the hub applies Descriptions; the agent's deployer stays off", sync_mode)
         return []
-    return [DescriptionDeployer(lambda: session.client, child, session.namespace).run()]
-
-
-async def _gather_bounded(work: Sequence[Awaitable[ObjectOutcome]]) -> list[ObjectOutcome]:
-    semaphore = asyncio.Semaphore(_APPLY_CONCURRENCY)
-
-    async def one(item: Awaitable[ObjectOutcome]) -> ObjectOutcome:
-        async with semaphore:
-            return await item
-
-    return list(await asyncio.gather(*(one(item) for item in work)))
-
-
-class DescriptionDeployer:
-    def __init__(
-        self,
-        parent: Callable[[], AsyncRestClient],
-        child: AsyncRestClient,
-        namespace: str,
-        *,
-        resync_seconds: float = DEFAULT_RESYNC_SECONDS,
-        workers: int = 2,
-    ) -> None:
-        self._parent = parent
-        self._namespace = namespace
-        self._applier = ChildApplier(child)
-        self._resync_seconds = resync_seconds
-        self._workers = workers
-        self.queue = KeyQueue()
-        self.watch = CollectionWatch(parent, DESCRIPTION.collection_path(namespace), self.queue.add)
-        # Per Description: (generation, phase, reason) last announced with an Event.
-        self._announced: dict[str, tuple[Any, str, str]] = {}
-
-    async def run(self) -> None:
-        _log.info("deploying the Descriptions of namespace %s into this cluster", self._namespace)
-        tasks = [asyncio.ensure_future(self.watch.run()), asyncio.ensure_future(self._resync())]
-        tasks += [asyncio.ensure_future(self._worker()) for _ in range(self._workers)]
-        try:
-            await asyncio.gather(*tasks)
-        finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-            self.queue.close()
-
-    async def _resync(self) -> None:
-        while True:
-            await asyncio.sleep(self._resync_seconds)
-            for name in list(self.watch.cache):
-                self.queue.add(name)
-
-    async def _worker(self) -> None:
-        await self.watch.synced.wait()
-        while True:
-            name = await self.queue.get()
-            try:
-                await self.reconcile(name)
-                self.queue.forget(name)
-            except asyncio.CancelledError:
-                raise
-            except ClusternetError as exc:
-                _log.warning("Description %s/%s: %s; will retry", self._namespace, name, exc)
-                self.queue.retry_later(name)
-            except Exception:
-                _log.exception("Description %s/%s failed unexpectedly; will retry", self._namespace, name)
-                self.queue.retry_later(name)
-            finally:
-                self.queue.done(name)
-
-    # reconcile ----------------------------------------------------------------------------------------
-
-    async def reconcile(self, name: str) -> None:
-        description = self.watch.cache.get(name)
-        if description is None:
-            self._announced.pop(name, None)
-            return
-        if (description.get("spec") or {}).get("deployer") != "Generic":
-            return
-        owner = owner_value(description)
-        previous = deployed_refs_from_status(description)
-        try:
-            objects = decode_raw((description.get("spec") or {}).get("raw") or [])
-        except DescriptionError as exc:
-            if is_terminating(description):
-                await self._offload(description, [], previous, owner)
-            else:
-                await self._report(description, description_status([], f"cannot read spec.raw: {exc}"))
-            return
-        if is_terminating(description):
-            await self._offload(description, objects, previous, owner)
-            return
-        outcomes: list[ObjectOutcome] = []
-        for wave in ordered_for_apply(objects):
-            outcomes += await _gather_bounded([self._applier.apply(dict(obj), owner) for obj in wave])
-        pruned = await self._remove(refs_to_remove(previous, objects), owner)
-        if pruned:
-            await self._announce_pruning(description, pruned)
-        await self._report(description, description_status(outcomes + pruned))
-
-    async def _remove(self, refs: Sequence[DeployedRef], owner: str) -> list[ObjectOutcome]:
-        outcomes: list[ObjectOutcome] = []
-        for wave in ordered_for_delete(refs):
-            outcomes += await _gather_bounded([self._applier.remove(ref, owner) for ref in wave])
-        return outcomes
-
-    async def _offload(
-        self,
-        description: dict[str, Any],
-        objects: list[dict[str, Any]],
-        previous: list[DeployedRef],
-        owner: str,
-    ) -> None:
-        """Delete everything the Description deployed, then let it go (drop our finalizer)."""
-        if APP_FINALIZER not in ((description.get("metadata") or {}).get("finalizers") or []):
-            return
-        refs = list(previous)
-        for obj in objects:
-            ref = deployed_ref(obj)
-            if ref.identity not in {r.identity for r in refs}:
-                refs.append(ref)
-        outcomes = await self._remove(refs, owner)
-        failures = [f"{o.ref.describe()}: {o.error}" for o in outcomes if o.error]
-        name = description["metadata"]["name"]
-        if failures:
-            message = "; ".join(failures)
-            await self._event(description, "Warning", Reason.FAILED_DELETING_DESCRIPTION, message)
-            raise ClusternetError(f"could not delete every object of Description {name}: {message}")
-        patch = finalizers_patch(description, remove=[APP_FINALIZER])
-        if patch is None:
-            return
-        try:
-            await self._parent().patch(DESCRIPTION.object_path(name, self._namespace), patch)
-        except ApiError as exc:
-            if exc.status != 404:
-                raise  # 409: a newer Description arrives through the watch and is handled then
-        _log.info(
-            "Description %s/%s deleted: removed its %d objects from this cluster",
-            self._namespace,
-            name,
-            len(refs),
-        )
-
-    async def _report(self, description: dict[str, Any], status: dict[str, Any]) -> None:
-        metadata = description["metadata"]
-        name = metadata["name"]
-        patch = status_merge_patch(description.get("status"), status)
-        if patch is not None:
-            try:
-                await self._parent().patch(DESCRIPTION.object_path(name, self._namespace) + "/status", patch)
-            except ApiError as exc:
-                if exc.status == 404:
-                    return
-                raise
-        phase, reason = str(status.get("phase") or ""), str(status.get("reason") or "")
-        announced = (metadata.get("generation"), phase, reason)
-        if self._announced.get(name) == announced:
-            return
-        self._announced[name] = announced
-        where = f"{self._namespace}/{name}"
-        if phase == "Success":
-            _log.info("Description %s deployed", where)
-            await self._event(
-                description,
-                "Normal",
-                Reason.SUCCESSFULLY_DEPLOYED,
-                f"Description {where} is deployed successfully",
-            )
-        else:
-            _log.warning("Description %s failed: %s", where, reason)
-            await self._event(
-                description,
-                "Warning",
-                Reason.UNSUCCESSFULLY_DEPLOYED,
-                f"failed to deploy Description {where}: {reason}",
-            )
-        if phase != "Success":
-            # Failures are retried with backoff (a namespace still terminating, a CRD not yet served).
-            raise ClusternetError(f"Description {where}: {reason}")
-
-    async def _announce_pruning(self, description: dict[str, Any], outcomes: list[ObjectOutcome]) -> None:
-        failed = [f"{o.ref.describe()}: {o.error}" for o in outcomes if o.error]
-        if failed:
-            await self._event(description, "Warning", Reason.UNSUCCESSFULLY_PRUNING_FEED, "; ".join(failed))
-        else:
-            removed = ", ".join(o.ref.describe() for o in outcomes)
-            await self._event(description, "Normal", Reason.SUCCESSFULLY_PRUNING_FEED, f"removed {removed}")
-
-    async def _event(self, description: dict[str, Any], event_type: str, reason: str, message: str) -> None:
-        """An Event about the Description, in the parent, from ``clusternet-agent`` (best effort)."""
-        metadata = description.get("metadata") or {}
-        stamp = format_time(datetime.now(timezone.utc))
-        body = {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"generateName": f"{metadata.get('name')}.", "namespace": self._namespace},
-            "involvedObject": {
-                "apiVersion": DESCRIPTION.api_version,
-                "kind": DESCRIPTION.kind,
-                "name": metadata.get("name"),
-                "namespace": self._namespace,
-                "uid": metadata.get("uid"),
-                "resourceVersion": metadata.get("resourceVersion"),
-            },
-            "type": event_type,
-            "reason": reason,
-            "message": message[:1024],
-            "source": {"component": AGENT_NAME, "host": socket.gethostname()},
-            "reportingComponent": AGENT_NAME,
-            "reportingInstance": socket.gethostname(),
-            "firstTimestamp": stamp,
-            "lastTimestamp": stamp,
-            "count": 1,
-        }
-        try:
-            await self._parent().create(EVENT.collection_path(self._namespace), body)
-        except ClusternetError as exc:
-            _log.warning(
-                "could not record event %s for Description %s: %s", reason, metadata.get("name"), exc
-            )
+    descriptions = DescriptionDeployer(
+        lambda: session.client, child, session.namespace, component=AGENT_NAME, on_reconcile=_count_reconcile
+    )
+    return [
+        descriptions.run(),
+        HelmReleaseDeployer(lambda: session.client, session.namespace, kubeconfig=child_kubeconfig).run(),
+    ]

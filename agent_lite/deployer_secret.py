@@ -3,7 +3,7 @@
 The hub verifies the child's API server with the CA published here when it proxies through the tunnel, and
 applies Descriptions with the token published here in Push mode. The token belongs to ServiceAccount
 ``clusternet-app-deployer`` in the child (bound to cluster-admin by the agent's manifests, as upstream
-binds its deployer) and is a bound, expiring TokenRequest token renewed at 80% of its lifetime, unlike
+binds its deployer; created here when missing and the agent may) and is a bound, expiring TokenRequest token renewed at 80% of its lifetime, unlike
 upstream's endless token Secret. When the agent may not issue that token, the Secret still carries the CA
 and the URL, so proxying keeps working; Push mode then reports that it has no credentials.
 """
@@ -37,6 +37,7 @@ __all__ = ["DeployerToken", "issue_deployer_token", "publish_deployer_secret_for
 _log = logging.getLogger(__name__)
 
 RETRY_SECONDS = 30.0
+DEPLOYER_BINDING = "clusternet:app:deployer"  # as in the agent's manifests
 NO_TOKEN_RECHECK_SECONDS = 300.0
 
 
@@ -79,11 +80,42 @@ async def _ensure_service_account(child: AsyncRestClient) -> dict[str, Any]:
     return dict(created)
 
 
+async def _ensure_cluster_admin_binding(child: AsyncRestClient) -> None:
+    """The binding the agent's manifests install; created here when missing (an agent started by hand
+    with an admin kubeconfig), never changed when present. Refused means the cluster's operators decide."""
+    path = f"/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/{DEPLOYER_BINDING}"
+    if await child.get_or_none(path):
+        return
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": DEPLOYER_BINDING},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+        "subjects": [
+            {"kind": "ServiceAccount", "name": CHILD_DEPLOYER_SERVICE_ACCOUNT, "namespace": SYSTEM_NAMESPACE}
+        ],
+    }
+    try:
+        await child.create(path.rsplit("/", 1)[0], binding)
+    except ApiError as exc:
+        if exc.status not in (403, 409):
+            raise
+        if exc.status == 403:
+            _log.warning(
+                "cannot bind ServiceAccount %s/%s to cluster-admin (%s); Push mode can deploy only what "
+                "its RBAC allows",
+                SYSTEM_NAMESPACE,
+                CHILD_DEPLOYER_SERVICE_ACCOUNT,
+                exc.message,
+            )
+
+
 async def issue_deployer_token(
     child: AsyncRestClient, now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
 ) -> DeployerToken:
     """A fresh token for the deployer ServiceAccount (created when missing)."""
     account = await _ensure_service_account(child)
+    await _ensure_cluster_admin_binding(child)
     issued_at = now()
     issued = await child.create(
         SERVICE_ACCOUNT.object_path(CHILD_DEPLOYER_SERVICE_ACCOUNT, SYSTEM_NAMESPACE) + "/token",

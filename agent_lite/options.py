@@ -12,6 +12,7 @@ Everything in this module is pure: it turns argv and an environment into an ``Ag
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -103,6 +104,7 @@ class AgentOptions:
     log_format: str = "text"
     log_level: str = "info"
     healthz_port: int = 0
+    healthz_bind_address: str = "127.0.0.1"
     tunnel_allowed_destinations: str = ""
     warnings: tuple[str, ...] = ()  # logged once logging is set up (malformed --cluster-labels pairs)
 
@@ -206,7 +208,13 @@ _FLAGS: tuple[_Flag, ...] = (
     ),
     _Flag("log-format", "text or json.", "text", metavar="FORMAT"),
     _Flag("log-level", "debug, info, warning or error.", "info", metavar="LEVEL"),
-    _Flag("healthz-port", "Serve /healthz and /readyz on 127.0.0.1:PORT (0: off).", "0", metavar="PORT"),
+    _Flag("healthz-port", "Serve /healthz, /readyz and /metrics on PORT (0: off).", "0", metavar="PORT"),
+    _Flag(
+        "healthz-bind-address",
+        "Address of the health and metrics server (0.0.0.0 lets Prometheus scrape the pod IP).",
+        "127.0.0.1",
+        metavar="ADDRESS",
+    ),
     _Flag(
         "tunnel-allowed-destinations",
         "With SocketConnection=true: host:port list the hub may reach through the tunnel besides the child's "
@@ -443,6 +451,11 @@ def parse_options(argv: Sequence[str], environ: Mapping[str, str]) -> AgentOptio
         port = -1
     if not 0 <= port <= 65535:
         raise UsageError(f"invalid --healthz-port {raw['healthz-port']!r}: want 0..65535")
+    bind_address = str(raw["healthz-bind-address"])
+    try:
+        ipaddress.ip_address(bind_address)
+    except ValueError:
+        raise UsageError(f"invalid --healthz-bind-address {bind_address!r}: want an IP address") from None
     try:
         qps = float(raw["kube-api-qps"])
         burst = int(raw["kube-api-burst"])
@@ -497,6 +510,7 @@ def parse_options(argv: Sequence[str], environ: Mapping[str, str]) -> AgentOptio
         log_format=log_format,
         log_level=log_level,
         healthz_port=port,
+        healthz_bind_address=bind_address,
         tunnel_allowed_destinations=tunnel_destinations,
         warnings=tuple(warnings),
     )

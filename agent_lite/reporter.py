@@ -29,6 +29,7 @@ from kubectl_clusternet.core.registration import (
 )
 
 from .backoff import Backoff
+from .metrics import COMMON, HEARTBEATS
 from .parent import ParentSession
 from .status import (
     APISERVER_SELECTORS,
@@ -50,6 +51,8 @@ PODS_PATH = "/api/v1/pods"
 _PAGE_SIZE = 500
 _PROBE_TIMEOUT = 10.0
 _CONFLICT_RETRIES = 5
+_REPORTS = COMMON.reconciles.labels("status-reporter")
+_REPORT_ERRORS = COMMON.reconcile_errors.labels("status-reporter")
 
 
 @dataclass(frozen=True)
@@ -214,12 +217,18 @@ class StatusReporter:
         while True:
             latest = self._latest
             assert latest is not None
+            _REPORTS.inc()
             try:
-                await self.report(latest)
+                written = await self.report(latest)
                 backoff.reset()
                 self._on_report()
                 delay = self._settings.report_seconds
+                if written is None:
+                    _REPORT_ERRORS.inc()
+                else:
+                    HEARTBEATS.mark(self._cluster_id, written)
             except ApiError as exc:
+                _REPORT_ERRORS.inc()
                 if exc.status == 401:
                     raise self._session.rejected(exc) from exc
                 delay = backoff.next_delay()
@@ -231,6 +240,7 @@ class StatusReporter:
                     delay,
                 )
             except ClusternetError as exc:
+                _REPORT_ERRORS.inc()
                 delay = backoff.next_delay()
                 _log.warning("reporting the cluster status failed: %s; retrying in %.0fs", exc, delay)
             await asyncio.sleep(delay)
@@ -251,16 +261,20 @@ class StatusReporter:
             )
         return cluster
 
-    async def report(self, collected: CollectedStatus) -> None:
-        """One heartbeat: labels if they changed, then the status (re-read and retried on conflict)."""
+    async def report(self, collected: CollectedStatus) -> str | None:
+        """One heartbeat: labels if they changed, then the status (re-read and retried on conflict).
+
+        Returns the name of the ManagedCluster written, or None when nothing was (none found yet, or too
+        many conflicts): the heartbeat metric only counts reports that landed.
+        """
         for _ in range(_CONFLICT_RETRIES):
             cluster = self._cached or await self._find()
             if cluster is None:
-                return
+                return None
             try:
                 cluster = await self._patch_labels(cluster, collected)
                 self._cached = await self._write_status(cluster, collected)
-                return
+                return str((self._cached.get("metadata") or {}).get("name") or "")
             except ApiError as exc:
                 self._cached = None
                 if exc.status in (404, 409):
@@ -268,6 +282,7 @@ class StatusReporter:
                     continue
                 raise
         _log.warning("gave up writing the ManagedCluster status after %d conflicts", _CONFLICT_RETRIES)
+        return None
 
     def _path(self, cluster: Mapping[str, Any]) -> str:
         metadata = cluster["metadata"]

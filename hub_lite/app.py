@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
 from typing import Any
 
 from aiohttp import web
@@ -30,6 +31,7 @@ from .approver import Approver
 from .apps_controllers import Applications
 from .events import EventRecorder
 from .lifecycle import LifecycleController
+from .metrics import COMMON, heartbeat_ages, metrics_handler
 from .options import HubOptions
 
 __all__ = ["Hub", "connect", "ca_from_config", "run_hub"]
@@ -37,6 +39,9 @@ __all__ = ["Hub", "connect", "ca_from_config", "run_hub"]
 _log = logging.getLogger("hub_lite")
 
 _PROBE_PERIOD = 10.0
+# Within Kubernetes' default 30s termination grace period: the Lease release and the health server's
+# cleanup normally take well under a second; past this the process exits anyway.
+_STOP_DEADLINE = 20.0
 _USER_AGENT = f"hub-lite/v{__version__}"
 
 
@@ -86,6 +91,8 @@ class Hub:
         self.lifecycle: LifecycleController | None = None
         self.elector: LeaderElector | None = None
         self.leading = False
+        self.stopping = False
+        COMMON.leader.set_function(lambda: 1.0 if self.leading else 0.0)
 
     async def parent_ca(self) -> bytes:
         """The CA agents must trust for the parent: our own, else the one published in cluster-info."""
@@ -98,6 +105,8 @@ class Hub:
     # health -------------------------------------------------------------------------------------------
 
     def ready(self) -> tuple[bool, str]:
+        if self.stopping:
+            return False, "the hub is stopping"
         if not self.parent_reachable:
             return False, "the parent API server is not reachable"
         if self.leading:
@@ -120,12 +129,13 @@ class Hub:
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/livez", self._healthz)
         app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/metrics", metrics_handler)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, self.options.healthz_bind_address, self.options.healthz_port)
         await site.start()
         _log.info(
-            "serving /healthz and /readyz on http://%s:%s",
+            "serving /healthz, /readyz and /metrics on http://%s:%s",
             self.options.healthz_bind_address,
             self.options.healthz_port,
         )
@@ -156,6 +166,11 @@ class Hub:
             token_expiration_seconds=int(self.options.cluster_token_ttl),
         )
         self.lifecycle = LifecycleController(self.client, recorder=self.recorder)
+        informer = self.lifecycle.informer  # its cache dict is replaced at every re-list: read it late
+        # Only the leader watches ManagedClusters, so only the leader exports their heartbeat ages.
+        COMMON.heartbeat_age.set_collector(
+            lambda: heartbeat_ages(list(informer.cache.values()), datetime.now(timezone.utc))
+        )
         # Applications hook: scheduler, deployer, status aggregation and feed protection (apps_controllers).
         applications = Applications(self.client, identity=self.identity)
         self.leading = True
@@ -164,6 +179,7 @@ class Hub:
             await asyncio.gather(self.approver.run(), self.lifecycle.run(), applications.run())
         finally:
             self.leading = False
+            COMMON.heartbeat_age.set_collector(lambda: [])
             _log.info("controllers stopped")
 
     async def run(self) -> None:
@@ -193,16 +209,42 @@ class Hub:
                 await runner.cleanup()
 
 
-async def _run_until_signalled(main: Callable[[], Awaitable[Any]]) -> None:
-    """Run ``main`` and cancel it cleanly on SIGTERM or SIGINT (releasing the Lease on the way out)."""
+async def _run_until_signalled(
+    main: Callable[[], Awaitable[Any]],
+    *,
+    on_stop: Callable[[], None] = lambda: None,
+    deadline: float = _STOP_DEADLINE,
+) -> None:
+    """Run ``main``; on SIGTERM or SIGINT call ``on_stop`` and cancel it, which stops the controllers and
+    releases the Lease so a standby takes over at once. Gives up waiting after ``deadline`` seconds."""
     task = asyncio.ensure_future(main())
     loop = asyncio.get_running_loop()
+    signalled = asyncio.Event()
+
+    def stop(signum: signal.Signals) -> None:
+        if signalled.is_set():
+            return
+        _log.info("stopping: %s received", signum.name)
+        signalled.set()
+        on_stop()
+        task.cancel()
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, task.cancel)
+        loop.add_signal_handler(signum, stop, signum)
+    waiting = asyncio.ensure_future(signalled.wait())
     try:
-        await task
-    except asyncio.CancelledError:
-        _log.info("stopping: signal received")
+        await asyncio.wait({task, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        if signalled.is_set():
+            done, _ = await asyncio.wait({task}, timeout=deadline)
+            if not done:
+                _log.error("stopping: still not stopped after %.0fs; exiting anyway", deadline)
+                return
+        with contextlib.suppress(asyncio.CancelledError):
+            task.result()
+    finally:
+        waiting.cancel()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
 
 
 async def run_hub(options: HubOptions) -> None:
@@ -217,6 +259,6 @@ async def run_hub(options: HubOptions) -> None:
         extra={"identity": hub.identity},
     )
     try:
-        await _run_until_signalled(hub.run)
+        await _run_until_signalled(hub.run, on_stop=lambda: setattr(hub, "stopping", True))
     finally:
         await client.close()

@@ -1,7 +1,7 @@
 """One set of list+watch caches shared by the application controllers (scheduler, deployer, status,
 feed protection), with every change fanned out to all of them together with the object as it was before.
 
-Four controllers need the same seven kinds; one cache per kind halves the watches and the memory, and
+The controllers need the same nine kinds; one cache per kind halves the watches and the memory, and
 handing each listener the previous object lets it react only to the changes that matter to it (the
 scheduler ignores heartbeats, the deployer ignores status it wrote itself, ApplyLater overrides wait).
 """
@@ -18,6 +18,8 @@ from kubectl_clusternet.core.apis.apps import (
     BASE,
     DESCRIPTION,
     GLOBALIZATION,
+    HELM_CHART,
+    HELM_RELEASE,
     LOCALIZATION,
     MANIFEST,
     SUBSCRIPTION,
@@ -40,6 +42,8 @@ __all__ = [
     "GLOBALIZATIONS",
     "BASES",
     "DESCRIPTIONS",
+    "HELM_CHARTS",
+    "HELM_RELEASES",
 ]
 
 _log = logging.getLogger(__name__)
@@ -51,6 +55,8 @@ LOCALIZATIONS: Final = "Localization"
 GLOBALIZATIONS: Final = "Globalization"
 BASES: Final = "Base"
 DESCRIPTIONS: Final = "Description"
+HELM_CHARTS: Final = "HelmChart"
+HELM_RELEASES: Final = "HelmRelease"
 
 _WATCHED: Final[tuple[tuple[str, ResourceType, str | None], ...]] = (
     (SUBSCRIPTIONS, SUBSCRIPTION, None),
@@ -60,6 +66,8 @@ _WATCHED: Final[tuple[tuple[str, ResourceType, str | None], ...]] = (
     (GLOBALIZATIONS, GLOBALIZATION, None),
     (BASES, BASE, None),
     (DESCRIPTIONS, DESCRIPTION, None),
+    (HELM_CHARTS, HELM_CHART, None),
+    (HELM_RELEASES, HELM_RELEASE, None),
 )
 # Kinds indexed by the UID of the Subscription they were rendered for (label subs.uid).
 _BY_SUBSCRIPTION: Final = (BASES, DESCRIPTIONS)

@@ -7,6 +7,11 @@ spec), it ensures a Base in each bound cluster's dedicated namespace (reference 
 then Dividing's replica override, then system fields stripped; all by ``core.render.render_all``). Bases
 and Descriptions of clusters no longer bound are deleted; the agents offload their objects first.
 
+HelmChart feeds are looked up among HelmCharts (``helm_feeds``): rendering waits while one is not verified
+yet (event ``VerifyingHelmChart``) and stops while one is ``NotFound`` (``HelmChartNotFound``); otherwise
+each Base also gets a ``<base>-helm`` Description (charts, rendered charts, per-chart values), which
+``helm_releases`` turns into HelmReleases.
+
 Deleting a Subscription deletes its Descriptions and Bases and removes the Subscription's finalizer only
 when the API server (not the cache) shows none left, so no child keeps an orphan. Descriptions in the
 namespace of a cluster that no longer exists cannot be offloaded by anyone: their finalizer is dropped.
@@ -25,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Final
 
 from kubectl_clusternet.core.apis.apps import BASE, DESCRIPTION, SUBSCRIPTION
@@ -37,19 +42,25 @@ from kubectl_clusternet.core.deploy import (
     base_for,
     description_differs,
     finalizers_patch,
-    hub_pushes,
     manifest_feed_ref,
     replica_localizations,
     resolve_feeds,
     subscription_key_of,
 )
 from kubectl_clusternet.core.errors import ApiError
-from kubectl_clusternet.core.render import RenderError, generic_description, render_all, spec_hash
+from kubectl_clusternet.core.render import (
+    RenderError,
+    generic_description,
+    helm_description,
+    render_all,
+    spec_hash,
+)
 from kubectl_clusternet.core.render.descriptions import (
     LABEL_SUBS_NAME,
     LABEL_SUBS_NAMESPACE,
     LABEL_SUBS_UID,
     generic_description_name,
+    helm_description_name,
 )
 from kubectl_clusternet.core.render.feeds import FeedRef, feed_ref
 from kubectl_clusternet.core.render.selectors import is_terminating
@@ -59,12 +70,14 @@ from .apps_cache import (
     CLUSTERS,
     DESCRIPTIONS,
     GLOBALIZATIONS,
+    HELM_CHARTS,
     LOCALIZATIONS,
     MANIFESTS,
     SUBSCRIPTIONS,
     AppsCache,
 )
 from .apps_events import ComponentRecorder
+from .helm_feeds import ChartFeeds, chart_feed_ref, chart_render_fingerprint
 from .informer import WorkQueue, run_workers
 
 __all__ = ["DeployerController"]
@@ -153,7 +166,14 @@ class DeployerController:
         self.queue = WorkQueue()
         # Last warning per (Subscription, reason), so retries do not repeat identical Events.
         self._last_warning: dict[tuple[str, str], str] = {}
+        #: Whether a HelmChart's status answers for an older spec (set to the verifier's ``pending``).
+        self.chart_pending: Callable[[dict[str, Any]], bool] = lambda chart: False
         cache.listen(self.on_change)
+
+    def chart_verified(self, chart: dict[str, Any]) -> None:
+        """The verifier answered for a chart's current spec: render what uses it."""
+        ref = chart_feed_ref(chart)
+        self._subscriptions_with_feed({ref, ref._replace(namespace="")})
 
     # triggers -----------------------------------------------------------------------------------------
 
@@ -171,6 +191,12 @@ class DeployerController:
                 if manifest_feed_ref(old) == manifest_feed_ref(new):
                     return
             self._subscriptions_with_feed({manifest_feed_ref(obj) for obj in (old, new) if obj is not None})
+        elif kind == HELM_CHARTS:
+            if chart_render_fingerprint(old) == chart_render_fingerprint(new):
+                return  # only the spec, labels and verification result matter to rendering
+            refs = {chart_feed_ref(obj) for obj in (old, new) if obj is not None}
+            # A Subscription may name a chart of its own namespace without saying the namespace.
+            self._subscriptions_with_feed(refs | {ref._replace(namespace="") for ref in refs})
         elif kind in (LOCALIZATIONS, GLOBALIZATIONS):
             if not (_apply_now(old) or _apply_now(new)):
                 return  # ApplyLater: waits for the next render
@@ -227,25 +253,23 @@ class DeployerController:
             for cluster in (self._cache.get(CLUSTERS, k) for k in bound_keys)
             if cluster is not None and not is_terminating(cluster)
         ]
-        await self._render(key, sub, clusters)
-        await self._remove_unbound(sub, {_namespace(c) for c in clusters})
+        with_charts = await self._render(key, sub, clusters)
+        await self._remove_unbound(sub, {_namespace(c) for c in clusters}, with_charts)
         self.queue.forget(key)
 
-    async def _render(self, key: str, sub: dict[str, Any], clusters: list[dict[str, Any]]) -> None:
+    async def _render(self, key: str, sub: dict[str, Any], clusters: list[dict[str, Any]]) -> set[str] | None:
+        """Render and write the Subscription's Descriptions; returns the namespaces whose ``<base>-helm``
+        Description is current, or ``None`` when rendering stopped early (everything deployed stays)."""
         if not clusters:
-            return
-        resolution = resolve_feeds(
-            (sub.get("spec") or {}).get("feeds") or [], FeedCatalog(self._cache.items(MANIFESTS))
+            return set()
+        feeds = (sub.get("spec") or {}).get("feeds") or []
+        resolution = resolve_feeds(feeds, FeedCatalog(self._cache.items(MANIFESTS)))
+        charts = ChartFeeds.resolve(
+            feeds, str(sub["metadata"].get("namespace") or ""), self._cache.get, self.chart_pending
         )
-        for ref in resolution.unsupported:
-            await self._warn(
-                key,
-                sub,
-                "UnsupportedFeed",
-                f"{ref.kind} {ref.namespace}/{ref.name}: Helm charts are not deployed by hub-lite yet",
-            )
-        if resolution.missing:
-            ref = resolution.missing[0]
+        missing = [*resolution.missing, *charts.missing]
+        if missing:
+            ref = missing[0]
             where = f"{ref.namespace}/{ref.name}" if ref.namespace else ref.name
             await self._warn(
                 key,
@@ -254,26 +278,54 @@ class DeployerController:
                 f"Subscription {key} is using a nonexistent {ref.kind} {where} ({ref.api_version}); "
                 "apply it with kubectl clusternet apply",
             )
-            return  # keep what is deployed until every feed exists
+            return None  # keep what is deployed until every feed exists
         self._last_warning.pop((key, "Nonexistent"), None)
+        # Upstream's rule: a chart not found stops rendering, one not verified yet delays it (the
+        # verifier's status write brings us back).
+        if charts.not_found:
+            for chart, reason in charts.not_found:
+                await self._warn(
+                    key, sub, "HelmChartNotFound", f"HelmChart {_key(chart)} is not found: {reason}"
+                )
+            return None
+        if charts.waiting:
+            for chart in charts.waiting:
+                await self._warn(
+                    key, sub, "VerifyingHelmChart", f"HelmChart {_key(chart)} is being verified", "Normal"
+                )
+            return None
+        for family in ("HelmChartNotFound", "VerifyingHelmChart"):
+            self._last_warning.pop((key, family), None)
         namespaces = {_namespace(c) for c in clusters}
         localizations = [
             loc for loc in self._cache.items(LOCALIZATIONS) if _namespace(loc) in namespaces
         ] + replica_localizations(sub)
         try:
             renderings = render_all(
-                resolution.objects, clusters, list(self._cache.items(GLOBALIZATIONS)), localizations
+                [*resolution.objects, *charts.found],
+                clusters,
+                list(self._cache.items(GLOBALIZATIONS)),
+                localizations,
             )
         except RenderError as exc:
             await self._warn(key, sub, Reason.FAILED_APPLYING_OVERRIDES, str(exc))
-            return
+            return None
         by_namespace = {c["metadata"]["namespace"]: c for c in clusters}
         await _bounded(
             self._deploy_cluster(
-                key, sub, by_namespace[rendering.namespace], rendering.objects, rendering.error
+                key,
+                sub,
+                by_namespace[rendering.namespace],
+                rendering.objects,
+                rendering.error,
+                (charts.found, rendering.charts),
             )
             for rendering in renderings
         )
+        if not charts.found:
+            return set()
+        # A cluster whose render failed keeps its previous Helm Description, as it keeps its generic one.
+        return {rendering.namespace for rendering in renderings}
 
     async def _deploy_cluster(
         self,
@@ -282,32 +334,26 @@ class DeployerController:
         cluster: dict[str, Any],
         objects: list[dict[str, Any]],
         error: RenderError | None,
+        charts: tuple[list[dict[str, Any]], list[Any]] = ([], []),
     ) -> None:
         base = await self._ensure_base(key, sub, cluster)
         if base is None:
             return
-        if hub_pushes(cluster):
-            # Push mode needs the hub to apply through the tunnel, which hub-lite does not do yet: say so
-            # once, rather than leave the Description without a status and nobody the wiser.
-            await self._warn(
-                f"{key}@{_namespace(cluster)}",
-                sub,
-                "PushModeUnsupported",
-                f"cluster {cluster['metadata']['name']} ({_namespace(cluster)}) expects the hub to apply its "
-                "Descriptions (sync mode Push, or Dual with AppPusher), which hub-lite does not do yet; run its "
-                "agent with --cluster-sync-mode=Pull, or Dual without the AppPusher gate",
-            )
         if error is not None:
             await self._recorder.record(base, "Warning", Reason.FAILED_APPLYING_OVERRIDES, str(error))
             return  # the previous Description stays as it was
+        cluster_id = str((cluster.get("spec") or {}).get("clusterId") or "")
+        chart_objects, chart_renderings = charts
+        if chart_objects:
+            await self._ensure_description(
+                base,
+                helm_description(
+                    base, chart_objects, chart_renderings, cluster_id, cluster["metadata"]["name"]
+                ),
+            )
         if not objects:
             return
-        desired = generic_description(
-            base,
-            objects,
-            str((cluster.get("spec") or {}).get("clusterId") or ""),
-            cluster["metadata"]["name"],
-        )
+        desired = generic_description(base, objects, cluster_id, cluster["metadata"]["name"])
         await self._ensure_description(base, desired)
 
     async def _ensure_base(
@@ -413,13 +459,21 @@ class DeployerController:
 
     # removal ------------------------------------------------------------------------------------------
 
-    async def _remove_unbound(self, sub: dict[str, Any], keep: set[str]) -> None:
+    async def _remove_unbound(
+        self, sub: dict[str, Any], keep: set[str], with_charts: set[str] | None = None
+    ) -> None:
         """Delete the Subscription's Bases and Descriptions outside ``keep`` (namespaces of bound clusters),
-        and Descriptions in bound namespaces that are not the current ``<base>-generic``."""
+        and Descriptions in bound namespaces that are not the current ``<base>-generic`` or (in
+        ``with_charts``; ``None`` keeps them all) ``<base>-helm``."""
         uid = str(sub["metadata"].get("uid") or "")
         bases = self._cache.rendered_for(BASES, uid)
         descriptions = self._cache.rendered_for(DESCRIPTIONS, uid)
         current = {f"{_namespace(b)}/{generic_description_name(b)}" for b in bases if _namespace(b) in keep}
+        current |= {
+            f"{_namespace(b)}/{helm_description_name(b)}"
+            for b in bases
+            if _namespace(b) in keep and (with_charts is None or _namespace(b) in with_charts)
+        }
         work: list[Awaitable[None]] = []
         for base in bases:
             if _namespace(base) not in keep and not is_terminating(base):
@@ -527,13 +581,15 @@ class DeployerController:
             if exc.status != 404:
                 raise
 
-    async def _warn(self, key: str, sub: dict[str, Any], reason: str, message: str) -> None:
+    async def _warn(
+        self, key: str, sub: dict[str, Any], reason: str, message: str, event_type: str = "Warning"
+    ) -> None:
         family = "Nonexistent" if reason.startswith("Nonexistent") else reason
         if self._last_warning.get((key, family)) == message:
             return
         self._last_warning[(key, family)] = message
         _log.warning("Subscription %s: %s", key, message)
-        await self._recorder.record(sub, "Warning", reason, message)
+        await self._recorder.record(sub, event_type, reason, message)
 
 
 def _namespace(obj: dict[str, Any]) -> str:

@@ -18,6 +18,8 @@ from typing import Any
 from kubectl_clusternet.core.apis.model import ResourceType
 from kubectl_clusternet.core.errors import ApiError, ClusternetError
 
+from .metrics import COMMON
+
 __all__ = ["Informer", "WorkQueue", "object_key", "run_workers"]
 
 _log = logging.getLogger(__name__)
@@ -103,20 +105,31 @@ class WorkQueue:
 async def run_workers(
     queue: WorkQueue, reconcile: Callable[[str], Awaitable[None]], *, workers: int, name: str
 ) -> None:
-    """Run ``workers`` tasks taking keys from ``queue``; a failing key is retried with backoff."""
+    """Run ``workers`` tasks taking keys from ``queue``; a failing key is retried with backoff.
+
+    Every finished reconciliation is counted under ``name`` (clusternet_reconcile_total and, when it
+    failed, clusternet_reconcile_errors_total); one cancelled by a lost Lease or a stop is not.
+    """
+    reconciles = COMMON.reconciles.labels(name)
+    errors = COMMON.reconcile_errors.labels(name)
 
     async def worker() -> None:
         while True:
             key = await queue.get()
             try:
                 await reconcile(key)
+                reconciles.inc()
             except asyncio.CancelledError:
                 raise
             except ClusternetError as exc:
                 _log.warning("%s: %s failed, will retry: %s", name, key, exc)
+                reconciles.inc()
+                errors.inc()
                 queue.retry_later(key)
             except Exception:
                 _log.exception("%s: %s failed unexpectedly, will retry", name, key)
+                reconciles.inc()
+                errors.inc()
                 queue.retry_later(key)
             finally:
                 queue.done(key)

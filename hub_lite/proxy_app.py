@@ -38,6 +38,7 @@ from kubectl_clusternet.core.proxy import (
 from kubectl_clusternet.core.tunnel import DEFAULT_CONFIG, TunnelConfig
 
 from .auth import Authenticator, Authorizer, ResourceCheck, load_requestheader_settings
+from .metrics import drain_proxy_app, instrument_proxy_app
 from .proxy import ClusterDirectory, Forwarder, StreamCutError, status_from
 from .tunnel_server import TunnelRegistry, TunnelServer
 
@@ -180,6 +181,7 @@ def build_proxy_app(services: ProxyServices) -> web.Application:
         await services.registry.close_all("the hub is stopping")
 
     app.on_shutdown.append(close_tunnels)
+    instrument_proxy_app(app)  # /metrics and request counts
     return app
 
 
@@ -224,6 +226,7 @@ class ProxyServer:
     port: int
 
     async def stop(self) -> None:
+        await drain_proxy_app(self.runner)  # stop listening; proxied requests finish before tunnels close
         await self.runner.cleanup()
 
 
@@ -294,7 +297,7 @@ async def _serve_forever(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the proxy application alone (until the lead wires it into ``hub-lite``)."""
+    """Serve the proxy (its own process or container beside hub-lite: it scales apart and restarts alone)."""
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper()),

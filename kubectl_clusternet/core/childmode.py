@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import ConfigError
 from .kube.kubeconfig import ResolvedConfig
+from .kube.rest import Connection
 from .proxy import (
     CLUSTERNET_USER,
     EXTRA_CERTIFICATE,
@@ -39,6 +41,7 @@ __all__ = [
     "child_mode_kubeconfig",
     "kubectl_command",
     "resolve_cluster_id",
+    "proxied_child_connection",
 ]
 
 CHILD_MODE_NAME = "clusternet-child"
@@ -200,3 +203,23 @@ def resolve_cluster_id(managed_clusters: Sequence[Mapping[str, Any]], wanted: st
     if not found:
         raise ConfigError(f'ManagedCluster "{wanted}" has no spec.clusterId')
     return found
+
+
+def proxied_child_connection(parent: Connection, cluster_id: str, token: str) -> Connection:
+    """The parent connection turned into one that reaches child ``cluster_id`` through the proxy with a
+    child bearer token: how the hub applies Descriptions in Push mode (reference section 6.4). The caller's
+    own impersonation is dropped, since the request must impersonate ``clusternet``."""
+    headers = {
+        name: value
+        for name, value in parent.headers.items()
+        if not name.lower().startswith("impersonate-")
+    }
+    headers["Impersonate-User"] = CLUSTERNET_USER
+    headers[f"Impersonate-Extra-{EXTRA_TOKEN}"] = token
+    base = proxy_base_url(parent.server, cluster_id)
+    return dataclasses.replace(
+        parent,
+        base_path=base[len(f"{parent.scheme}://{parent.host}:{parent.port}") :],
+        headers=headers,
+        impersonate_groups=[],
+    )

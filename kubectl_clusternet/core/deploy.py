@@ -203,7 +203,7 @@ class FeedResolution:
     missing: list[FeedRef] = field(default_factory=list)
     """Feeds with no Manifest: rendering must wait (event ``Nonexistent<Kind>``), not drop them."""
     unsupported: list[FeedRef] = field(default_factory=list)
-    """HelmChart feeds: the Helm deployer is not part of this toolkit yet."""
+    """HelmChart feeds: not Manifests; the hub looks them up among HelmCharts (hub_lite.helm_feeds)."""
 
 
 def resolve_feeds(feeds: Sequence[Mapping[str, Any]], catalog: FeedCatalog) -> FeedResolution:

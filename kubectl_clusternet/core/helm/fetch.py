@@ -65,7 +65,7 @@ def credentials_from_secret(secret: Mapping[str, Any]) -> RepoCredentials:
         if not raw:
             return ""
         try:
-            return base64.b64decode(str(raw)).decode("utf-8")
+            return base64.b64decode(str(raw), validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError) as exc:
             raise RepoError(f"key {key} of the chartPullSecret is not base64 text") from exc
 

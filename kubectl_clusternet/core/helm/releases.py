@@ -125,7 +125,13 @@ def helm_releases_for(description: Mapping[str, Any]) -> list[dict[str, Any]]:
                 LABEL_CONFIG_UID: str(metadata.get("uid") or ""),
             }
         )
-        for key in (LABEL_CLUSTER_ID, LABEL_CLUSTER_NAME, LABEL_SUBS_NAME, LABEL_SUBS_NAMESPACE, LABEL_SUBS_UID):
+        for key in (
+            LABEL_CLUSTER_ID,
+            LABEL_CLUSTER_NAME,
+            LABEL_SUBS_NAME,
+            LABEL_SUBS_NAMESPACE,
+            LABEL_SUBS_UID,
+        ):
             if own_labels.get(key):
                 labels[key] = str(own_labels[key])
         release_spec: dict[str, Any] = {
@@ -144,7 +150,12 @@ def helm_releases_for(description: Mapping[str, Any]) -> list[dict[str, Any]]:
         if chart_meta.get("annotations"):
             body_meta["annotations"] = dict(chart_meta["annotations"])
         releases.append(
-            {"apiVersion": APPS_API_VERSION, "kind": "HelmRelease", "metadata": body_meta, "spec": release_spec}
+            {
+                "apiVersion": APPS_API_VERSION,
+                "kind": "HelmRelease",
+                "metadata": body_meta,
+                "spec": release_spec,
+            }
         )
     return releases
 
@@ -352,4 +363,3 @@ def uninstall_options(spec: Mapping[str, Any]) -> dict[str, Any]:
     if wait:
         options["wait"] = wait
     return options
-

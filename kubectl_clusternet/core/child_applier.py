@@ -16,7 +16,7 @@ import json
 import logging
 from typing import Any
 
-from kubectl_clusternet.core.deploy import (
+from .deploy import (
     ANNOTATION_LAST_APPLIED,
     ANNOTATION_OWNED_BY,
     DeployedRef,
@@ -28,8 +28,8 @@ from kubectl_clusternet.core.deploy import (
     prepare_for_child,
     three_way_merge_patch,
 )
-from kubectl_clusternet.core.errors import ApiError, ClusternetError
-from kubectl_clusternet.core.kube.aio import AsyncRestClient
+from .errors import ApiError, ClusternetError
+from .kube.aio import AsyncRestClient
 
 __all__ = ["ChildApplier", "UnknownKind"]
 

@@ -1,10 +1,8 @@
-"""A list+watch cache of one namespaced collection in the parent, and a deduplicating work queue: the
-agent's half of a level-triggered controller (the hub's informer lives in hub_lite, which agents must not
-import).
+"""A list+watch cache of one collection, and a deduplicating work queue: the parts of a level-triggered
+controller that the agent's deployers and the hub's push deployer share.
 
-The parent client is fetched anew for every request, since the agent's token (and with it the client) is
-replaced when it is renewed. Any broken watch leads to a fresh list, including a watch event too large for
-the HTTP client's line buffer (aiohttp 3.14: 512 KiB, e.g. a big Description), so no change is lost.
+The client is fetched anew for every request, since an agent's token (and with it the client) is replaced
+when it is renewed. Any broken watch leads to a fresh list, so no change is lost.
 """
 
 from __future__ import annotations
@@ -15,8 +13,8 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from kubectl_clusternet.core.errors import ApiError, ClusternetError
-from kubectl_clusternet.core.kube.aio import AsyncRestClient
+from ..errors import ApiError, ClusternetError
+from .aio import AsyncRestClient
 
 __all__ = ["KeyQueue", "CollectionWatch"]
 
@@ -137,7 +135,7 @@ class CollectionWatch:
                 _log.warning("watch of %s failed: %s", self.path, exc)
             except ClusternetError as exc:
                 _log.warning("watch of %s interrupted: %s", self.path, exc)
-            except Exception as exc:  # e.g. aiohttp's LineTooLong: the event is lost, so list again
+            except Exception as exc:  # anything unforeseen: the event may be lost, so list again
                 _log.warning("watch of %s broke (%r); listing again", self.path, exc)
                 need_list = True
             await asyncio.sleep(delay)

@@ -1,0 +1,164 @@
+"""Push mode: the hub applies the Descriptions itself, through the parent's proxy and each agent's tunnel.
+
+Real processes against the session's real control planes: hub-lite, the hub's proxy behind the parent's
+aggregation layer (as ``local up`` sets it up), and one agent per child registered with
+``--cluster-sync-mode=Push`` and the SocketConnection and AppPusher gates. The agents apply nothing; every
+object reaches the children through the tunnel, with the deployer token each agent published.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from kubectl_clusternet.core import apiservice
+from kubectl_clusternet.core import registration as reg
+from kubectl_clusternet.core.apis.builtin import API_SERVICE, CONFIG_MAP, EVENT, LEASE, NAMESPACE, SECRET
+from kubectl_clusternet.localfleet import FleetState
+from kubectl_clusternet.localfleet.frontdoor import front_door_available, open_front_door
+from tests.e2e.test_apps import Apps, clean_leftovers, feed
+from tests.e2e.test_registration import Daemon, agent_argv, free_port, hub_argv, make_token, ready_condition
+from tests.support.cli import run_cli
+from tests.support.kube import admin_client, delete_quietly, get_or_none
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def push(fleet: FleetState, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Apps]:
+    """Hub, proxy and two Push-mode agents, every cluster Ready and the proxy reachable through the parent."""
+    assert run_cli("--kubeconfig", str(fleet.parent.kubeconfig), "hub", "install").exit_code == 0
+    parent = admin_client(fleet.parent)
+    clean_leftovers(parent)
+    tmp = tmp_path_factory.mktemp("push")
+    children = {child.name: admin_client(child) for child in fleet.children}
+    for client in children.values():
+        delete_quietly(client, LEASE.object_path(reg.AGENT_LEASE_NAME, reg.SYSTEM_NAMESPACE))
+        delete_quietly(client, SECRET.object_path(reg.PARENT_CLUSTER_SECRET, reg.SYSTEM_NAMESPACE))
+    door = open_front_door(parent, tmp / "front-door")
+    token = make_token(parent)
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(delete_quietly, parent, API_SERVICE.object_path(apiservice.APISERVICE_NAME))
+        proxy = Daemon(
+            fleet,
+            "hub-proxy",
+            [
+                "hub_lite.proxy_app",
+                f"--kubeconfig={fleet.parent.kubeconfig}",
+                f"--bind-address={door.address}",
+                f"--port={door.port}",
+                f"--tls-cert-file={door.cert_file}",
+                f"--tls-private-key-file={door.key_file}",
+            ],
+            tmp / "proxy.log",
+        )
+        cleanup.callback(proxy.stop)
+        hub = Daemon(fleet, "hub-lite", hub_argv(fleet, free_port()), tmp / "hub.log")
+        cleanup.callback(hub.stop)
+        agents = {}
+        for child in fleet.children:
+            agents[child.name] = Daemon(
+                fleet,
+                f"agent-{child.name}",
+                agent_argv(
+                    fleet,
+                    child,
+                    f"push-{child.name}",
+                    "--cluster-sync-mode=Push",
+                    "--feature-gates=SocketConnection=true,AppPusher=true",
+                ),
+                tmp / f"agent-{child.name}.log",
+                env={"AGENT_CLUSTER_REG_TOKEN": token.value},
+            )
+            cleanup.callback(agents[child.name].stop)
+        apps = Apps(fleet, parent, children, {}, {}, hub, agents)
+        cleanup.callback(
+            lambda: [
+                apps.cli("delete", "sub", name, "-n", namespace, "--ignore-not-found", "--timeout=120s")
+                for namespace, name in apps.created
+            ]
+        )
+        for name, client in children.items():
+            lease = apps.wait(
+                lambda c=client: get_or_none(
+                    c, LEASE.object_path(reg.AGENT_LEASE_NAME, reg.SYSTEM_NAMESPACE)
+                ),
+                f"the agent Lease in {name}",
+            )
+            apps.cluster_ids[name] = reg.cluster_id_from_lease(lease)
+        for name, cluster_id in apps.cluster_ids.items():
+
+            def ready(selector: str = f"{reg.LABEL_CLUSTER_ID}={cluster_id}") -> dict[str, Any] | None:
+                items = parent.get(
+                    "/apis/clusters.clusternet.io/v1beta1/managedclusters",
+                    query=[("labelSelector", selector)],
+                )
+                found = [
+                    c
+                    for c in items.get("items") or []
+                    if ready_condition(c).get("status") == "True" and (c.get("status") or {}).get("appPusher")
+                ]
+                return found[0] if found else None
+
+            apps.namespaces[name] = apps.wait(ready, f"ManagedCluster of {name} Ready")["metadata"][
+                "namespace"
+            ]
+        apps.wait(lambda: front_door_available(parent), "the hub's proxy available through the parent")
+        yield apps
+
+
+def configmap(name: str, namespace: str, data: dict[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": namespace},
+        "data": data,
+    }
+
+
+def test_the_hub_applies_through_the_tunnel_and_offloads_on_delete(push: Apps) -> None:
+    """A Subscription for two Push-mode clusters: its objects reach both children, the Descriptions report
+    Success with events from clusternet-hub (not the agents), and deleting it removes them again."""
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "pushed"}}
+    settings = configmap("settings", "pushed", {"mode": "push"})
+    push.apply(namespace, settings)
+    push.apply(push.subscription("pushed-app", [feed(namespace), feed(settings)]))
+    push.wait(lambda: push.deployed("pushed-app"), "pushed-app deployed to both clusters")
+    for child in push.children:
+        found = push.in_child(child, CONFIG_MAP.object_path("settings", "pushed"))
+        assert found is not None and found["data"] == {"mode": "push"}
+    for description in push.descriptions_of("pushed-app"):
+        metadata = description["metadata"]
+        events = push.parent.get(
+            EVENT.collection_path(metadata["namespace"]),
+            query=[("fieldSelector", f"involvedObject.name={metadata['name']}")],
+        )
+        sources = {(e.get("source") or {}).get("component") for e in events.get("items") or []}
+        assert sources == {"clusternet-hub"}, sources
+    for agent in push.agents.values():
+        assert "the hub applies Descriptions" in agent.text()
+
+    # An edit reaches the children the same way.
+    push.apply(configmap("settings", "pushed", {"mode": "push", "edited": "yes"}))
+    push.wait(
+        lambda: all(
+            ((push.in_child(c, CONFIG_MAP.object_path("settings", "pushed")) or {}).get("data") or {}).get(
+                "edited"
+            )
+            == "yes"
+            for c in push.children
+        ),
+        "the edited ConfigMap in both children",
+    )
+
+    push.delete_subscription("pushed-app")
+    push.wait(
+        lambda: (
+            push.gone_from_both(CONFIG_MAP.object_path("settings", "pushed"))
+            and push.gone_from_both(NAMESPACE.object_path("pushed"))
+        ),
+        "the pushed objects removed from both children",
+    )
