@@ -1,6 +1,7 @@
 # One image for both daemons: the container's arguments pick the program.
 #
-#   docker build -t kubectl-clusternet:0.1.0 .
+#   docker build -t kubectl-clusternet:0.1.0 .                          # with Helm support (about 250 MB more)
+#   docker build --build-arg EXTRAS= -t kubectl-clusternet:0.1.0-slim .   # without: HelmReleases then fail
 #   docker run --rm kubectl-clusternet:0.1.0 hub-lite --help
 #   docker run --rm kubectl-clusternet:0.1.0 agent-lite --help
 #   docker run --rm kubectl-clusternet:0.1.0 python -m hub_lite.proxy_app --help
@@ -9,6 +10,8 @@
 # UID 65532 on a read-only root filesystem with /tmp on an emptyDir.
 
 FROM python:3.11-slim AS build
+# Optional extras: "helm" lets agents (and the hub, for oci:// charts) install HelmChart feeds.
+ARG EXTRAS=helm
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
@@ -16,7 +19,7 @@ COPY kubectl_clusternet ./kubectl_clusternet
 COPY hub_lite ./hub_lite
 COPY agent_lite ./agent_lite
 # Installed under /install, then copied whole into the runtime image: no sources, caches or build tools there.
-RUN pip install --prefix=/install .
+RUN pip install --prefix=/install ".${EXTRAS:+[$EXTRAS]}"
 
 FROM python:3.11-slim
 LABEL org.opencontainers.image.title="kubectl-clusternet" \

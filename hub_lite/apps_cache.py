@@ -77,12 +77,9 @@ Listener = Callable[[str, str, "dict[str, Any] | None", "dict[str, Any] | None"]
 
 
 class _SturdyInformer(Informer):
-    """An Informer that lists again when a watch breaks in a way the REST client does not translate.
-
-    aiohttp (3.14) refuses a line longer than 512 KiB with ``LineTooLong``, which is not a ClientError; a
-    Description holding many objects, or a big ConfigMap, makes such a watch event. The event is then
-    lost, so only a fresh list is correct (a list response has no such limit). Without this, the error
-    would end the informer and with it every controller of the Lease holder.
+    """An Informer that lists again when a watch breaks in a way the REST client does not translate into
+    a ClusternetError: the event may be lost, so only a fresh list is correct, and the error must not end
+    the informer and with it every controller of the Lease holder.
     """
 
     async def _watch(self) -> None:
