@@ -1,6 +1,6 @@
 """The agent's deployers (Pull mode, and Dual without AppPusher): the Descriptions of the cluster's dedicated
 namespace in the parent become objects in this child cluster (``core.description_deployer``, the same code
-the hub pushes with), and HelmReleases become Helm releases (``helm_deployer``).
+the hub pushes with), and HelmReleases become Helm releases (``core.helm.deployer``).
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from typing import Any, Protocol
 
 from kubectl_clusternet.core.deploy import agent_applies
 from kubectl_clusternet.core.description_deployer import DescriptionDeployer
+from kubectl_clusternet.core.helm.deployer import HelmReleaseDeployer
 from kubectl_clusternet.core.kube.aio import AsyncRestClient
 from kubectl_clusternet.core.registration import AGENT_NAME
 
-from .helm_deployer import HelmReleaseDeployer
 from .metrics import COMMON
 
 __all__ = ["ParentLink", "deployer_work"]
@@ -61,5 +61,7 @@ def deployer_work(
     )
     return [
         descriptions.run(),
-        HelmReleaseDeployer(lambda: session.client, session.namespace, kubeconfig=child_kubeconfig).run(),
+        HelmReleaseDeployer(
+            lambda: session.client, session.namespace, component=AGENT_NAME, kubeconfig=child_kubeconfig
+        ).run(),
     ]

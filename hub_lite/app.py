@@ -77,6 +77,29 @@ def connect(options: HubOptions) -> tuple[Connection, bytes | None]:
     return connection, ca_from_config(resolved)
 
 
+def parent_config(options: HubOptions) -> ResolvedConfig:
+    """The parent connection as kubeconfig entries, for clients that read a kubeconfig file (the Helm SDK
+    in Push mode): the selected context, or the Pod's ServiceAccount files."""
+    if options.kubeconfig:
+        return load_and_resolve(
+            ConfigOverrides(kubeconfig=options.kubeconfig, context=options.context or None), os.environ
+        )
+    host, port = os.environ.get("KUBERNETES_SERVICE_HOST", ""), os.environ.get("KUBERNETES_SERVICE_PORT", "")
+    host = f"[{host}]" if ":" in host else host
+    return ResolvedConfig(
+        context_name="in-cluster",
+        cluster_name="in-cluster",
+        user_name="in-cluster",
+        namespace="",
+        namespace_explicit=False,
+        cluster={
+            "server": f"https://{host}:{port}",
+            "certificate-authority": str(SERVICE_ACCOUNT_DIR / "ca.crt"),
+        },
+        user={"tokenFile": str(SERVICE_ACCOUNT_DIR / "token")},
+    )
+
+
 class Hub:
     """Owns the parent client, the health server and, while leading, the approver and lifecycle controllers."""
 
@@ -172,7 +195,9 @@ class Hub:
             lambda: heartbeat_ages(list(informer.cache.values()), datetime.now(timezone.utc))
         )
         # Applications hook: scheduler, deployer, status aggregation and feed protection (apps_controllers).
-        applications = Applications(self.client, identity=self.identity)
+        applications = Applications(
+            self.client, identity=self.identity, parent_config=parent_config(self.options)
+        )
         self.leading = True
         _log.info("starting controllers: approver, lifecycle")
         try:

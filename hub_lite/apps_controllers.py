@@ -14,6 +14,8 @@ import asyncio
 import logging
 from typing import Any
 
+from kubectl_clusternet.core.kube.kubeconfig import ResolvedConfig
+
 from .apps_cache import AppsCache
 from .apps_events import CONTROLLER_MANAGER_COMPONENT, SCHEDULER_COMPONENT, ComponentRecorder
 from .apps_feeds import FeedProtector
@@ -30,7 +32,7 @@ _log = logging.getLogger(__name__)
 
 
 class Applications:
-    def __init__(self, client: Any, *, identity: str) -> None:
+    def __init__(self, client: Any, *, identity: str, parent_config: ResolvedConfig | None = None) -> None:
         self.cache = AppsCache(client)
         controller_manager = ComponentRecorder(client, CONTROLLER_MANAGER_COMPONENT, identity)
         self.scheduler = SchedulerController(
@@ -44,7 +46,7 @@ class Applications:
         )
         self.deployer.chart_pending = self.helm_charts.pending
         self.helm_releases = HelmReleaseController(client, self.cache, recorder=controller_manager)
-        self.pusher = PushDeployers(client, self.cache)
+        self.pusher = PushDeployers(client, self.cache, parent_config=parent_config)
 
     async def run(self) -> None:
         _log.info(

@@ -1,11 +1,13 @@
 """Push mode: the hub applies the Descriptions of clusters whose agents do not (reference section 7.3: sync
 mode Push, or Dual with the agent reporting ``appPusher``).
 
-One ``DescriptionDeployer`` (the agent's own deployer, from core) runs per such cluster, reaching the child
+One ``DescriptionDeployer`` and one ``HelmReleaseDeployer`` (the agent's own deployers, from core) run per
+such cluster, reaching the child
 through the parent's proxy and the agent's tunnel when the cluster uses one, else straight at the address
 the agent published. Either way it authenticates to the child with the deployer token the agent published
-in Secret ``child-cluster-deployer``; the hub never has credentials of its own in a child. A deployer is
-restarted when that token, the cluster's route, or its sync mode changes, and stopped when the cluster no
+in Secret ``child-cluster-deployer``; the hub never has credentials of its own in a child. The Helm SDK
+reads a kubeconfig file: a private one is written per cluster (the hub's own parent credentials plus the
+child token as impersonation extras) and removed with the deployer. Deployers are restarted when that token, the cluster's route, or its sync mode changes, and stopped when the cluster no
 longer wants pushing or is gone.
 """
 
@@ -16,15 +18,20 @@ import base64
 import binascii
 import contextlib
 import logging
+import os
+import tempfile
 from dataclasses import dataclass
 from typing import Any, Final
 
 from kubectl_clusternet.core.apis.builtin import SECRET
-from kubectl_clusternet.core.childmode import proxied_child_connection
+from kubectl_clusternet.core.apis.crds import to_yaml
+from kubectl_clusternet.core.childmode import ChildAuth, child_mode_kubeconfig, proxied_child_connection
 from kubectl_clusternet.core.deploy import hub_pushes
 from kubectl_clusternet.core.description_deployer import DescriptionDeployer
 from kubectl_clusternet.core.errors import ClusternetError
+from kubectl_clusternet.core.helm.deployer import HelmReleaseDeployer
 from kubectl_clusternet.core.kube.aio import AsyncRestClient
+from kubectl_clusternet.core.kube.kubeconfig import ResolvedConfig
 from kubectl_clusternet.core.kube.rest import Connection, token_connection
 from kubectl_clusternet.core.registration import (
     CHILD_DEPLOYER_SECRET,
@@ -99,18 +106,46 @@ def child_connection(parent: Connection, route: PushRoute) -> Connection:
     return token_connection(route.child_url, route.token, route.ca_pem)
 
 
+def helm_kubeconfig(parent: ResolvedConfig, route: PushRoute) -> dict[str, Any]:
+    """The kubeconfig the Helm SDK reaches the child with, the same way as ``child_connection``."""
+    if route.use_socket:
+        return child_mode_kubeconfig(parent, route.cluster_id, ChildAuth(token=route.token))
+    cluster: dict[str, Any] = {"server": route.child_url}
+    if route.ca_pem:
+        cluster["certificate-authority-data"] = base64.b64encode(route.ca_pem).decode()
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "child", "cluster": cluster}],
+        "users": [{"name": "child", "user": {"token": route.token}}],
+        "contexts": [{"name": "child", "context": {"cluster": "child", "user": "child"}}],
+        "current-context": "child",
+    }
+
+
+def _write_private(document: dict[str, Any]) -> str:
+    handle, path = tempfile.mkstemp(prefix="hub-lite-push-", suffix=".kubeconfig")  # created 0600
+    with os.fdopen(handle, "w") as stream:
+        stream.write(to_yaml(document))
+    return path
+
+
 @dataclass
 class _Running:
     route: PushRoute
     child: AsyncRestClient
-    task: asyncio.Task[None]
+    task: asyncio.Task[Any]
+    kubeconfig: str
 
 
 class PushDeployers:
     """Keeps one running deployer per cluster the hub pushes to."""
 
-    def __init__(self, parent: AsyncRestClient, cache: AppsCache) -> None:
+    def __init__(
+        self, parent: AsyncRestClient, cache: AppsCache, *, parent_config: ResolvedConfig | None = None
+    ) -> None:
         self._parent = parent
+        self._parent_config = parent_config
         self._cache = cache
         self._running: dict[str, _Running] = {}  # ManagedCluster key -> its deployer
         self._waiting: dict[str, str] = {}  # key -> why it cannot start yet (logged once per reason)
@@ -168,11 +203,20 @@ class PushDeployers:
         if running is not None:
             await self._stop(key)
         child = AsyncRestClient(child_connection(self._parent.connection, route))
-        deployer = DescriptionDeployer(
-            lambda: self._parent, child, namespace, component=HUB_NAME, on_reconcile=_count_reconcile
-        )
-        task = asyncio.ensure_future(deployer.run())
-        self._running[key] = _Running(route, child, task)
+        work = [
+            DescriptionDeployer(
+                lambda: self._parent, child, namespace, component=HUB_NAME, on_reconcile=_count_reconcile
+            ).run()
+        ]
+        kubeconfig = ""
+        if self._parent_config is not None:
+            kubeconfig = _write_private(helm_kubeconfig(self._parent_config, route))
+            helm = HelmReleaseDeployer(
+                lambda: self._parent, namespace, component=HUB_NAME, kubeconfig=kubeconfig
+            )
+            work.append(helm.run())
+        task = asyncio.ensure_future(asyncio.gather(*work))
+        self._running[key] = _Running(route, child, task, kubeconfig)
         how = "through the tunnel" if route.use_socket else f"at {route.child_url}"
         _log.info("push deployer for %s: applying its Descriptions %s", key, how)
 
@@ -184,3 +228,6 @@ class PushDeployers:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await running.task
         await running.child.close()
+        if running.kubeconfig:
+            with contextlib.suppress(OSError):
+                os.unlink(running.kubeconfig)

@@ -16,10 +16,12 @@ import pytest
 
 from kubectl_clusternet.core import apiservice
 from kubectl_clusternet.core import registration as reg
+from kubectl_clusternet.core.apis.apps import HELM_RELEASE
 from kubectl_clusternet.core.apis.builtin import API_SERVICE, CONFIG_MAP, EVENT, LEASE, NAMESPACE, SECRET
 from kubectl_clusternet.localfleet import FleetState
 from kubectl_clusternet.localfleet.frontdoor import front_door_available, open_front_door
 from tests.e2e.test_apps import Apps, clean_leftovers, feed
+from tests.e2e.test_helm import TARGET, HelmRepo, chart_feed, helm_chart, repo  # noqa: F401 - repo: a fixture
 from tests.e2e.test_registration import Daemon, agent_argv, free_port, hub_argv, make_token, ready_condition
 from tests.support.cli import run_cli
 from tests.support.kube import admin_client, delete_quietly, get_or_none
@@ -162,3 +164,33 @@ def test_the_hub_applies_through_the_tunnel_and_offloads_on_delete(push: Apps) -
         ),
         "the pushed objects removed from both children",
     )
+
+
+def test_the_hub_installs_helm_releases_in_push_mode(push: Apps, repo: HelmRepo) -> None:  # noqa: F811
+    """A HelmChart for two Push-mode clusters: the hub installs the release in each child through the
+    tunnel (the agents have no Helm work), the HelmReleases say deployed, and deleting the Subscription
+    uninstalls them."""
+    name = "push-hello"
+    push.apply(helm_chart(name, repo.url, "0.1.0"))
+    push.apply(push.subscription("push-helm", [chart_feed(name)]))
+    config_path = CONFIG_MAP.object_path(f"{name}-config", TARGET)
+
+    def deployed() -> bool:
+        for namespace in push.namespaces.values():
+            items = push.parent.get(HELM_RELEASE.collection_path(namespace)).get("items") or []
+            if not any(((hr.get("status") or {}).get("phase")) == "deployed" for hr in items):
+                return False
+        return push.in_both(config_path)
+
+    push.wait(deployed, "the release deployed by the hub in both children")
+    # The hub installed them: its log names each release deployed; no agent runs a Helm deployer.
+    hub_lines = push.hub.text().splitlines()
+    for namespace in push.namespaces.values():
+        assert any(
+            f"HelmRelease {namespace}/push-helm-" in line and "deployed (revision 1)" in line
+            for line in hub_lines
+        )
+    for agent in push.agents.values():
+        assert "deploying the HelmReleases" not in agent.text()
+    push.delete_subscription("push-helm")
+    push.wait(lambda: push.gone_from_both(config_path), "the release uninstalled from both children")

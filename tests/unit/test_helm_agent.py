@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from agent_lite.helm_deployer import HelmReleaseDeployer
 from kubectl_clusternet.core.helm import sdk
+from kubectl_clusternet.core.helm.deployer import HelmReleaseDeployer
 
 
 class FakeParent:
@@ -50,7 +50,7 @@ def no_sdk(monkeypatch: pytest.MonkeyPatch) -> None:
 
 async def test_without_the_sdk_a_release_fails_with_the_reason_and_an_event(no_sdk: None) -> None:
     parent = FakeParent()
-    deployer = HelmReleaseDeployer(lambda: parent, "clusternet-x")  # type: ignore[arg-type, return-value]
+    deployer = HelmReleaseDeployer(lambda: parent, "clusternet-x", component="clusternet-agent")  # type: ignore[arg-type, return-value]
     deployer.watch.cache[RELEASE["metadata"]["name"]] = RELEASE
     await deployer.reconcile(RELEASE["metadata"]["name"])  # no exception: nothing to retry until installed
     path, body = parent.patches[-1]
@@ -71,7 +71,7 @@ async def test_without_the_sdk_a_release_fails_with_the_reason_and_an_event(no_s
 async def test_without_the_sdk_a_deleted_release_lets_go(no_sdk: None) -> None:
     """Nothing can have been installed by an agent without the SDK, so deletion is not blocked."""
     parent = FakeParent()
-    deployer = HelmReleaseDeployer(lambda: parent, "clusternet-x")  # type: ignore[arg-type, return-value]
+    deployer = HelmReleaseDeployer(lambda: parent, "clusternet-x", component="clusternet-agent")  # type: ignore[arg-type, return-value]
     terminating = {
         **RELEASE,
         "metadata": {**RELEASE["metadata"], "deletionTimestamp": "2024-01-01T00:00:00Z"},

@@ -1,5 +1,6 @@
-"""The agent's Helm deployer (Pull mode, and Dual without AppPusher): HelmReleases of the cluster's
-dedicated namespace in the parent → Helm releases in this child cluster (reference §7.6).
+"""The Helm deployer: HelmReleases of a cluster's dedicated namespace in the parent → Helm releases in that
+child cluster (reference §7.6). The agent runs it in Pull mode (and Dual without AppPusher), the hub in Push
+mode (and Dual with AppPusher), reaching the child through the proxy.
 
 Per HelmRelease, level-triggered: install the chart when the release is absent, upgrade it only when the
 release name, namespace, chart, version or values differ from what is deployed (an empty or ranged
@@ -47,7 +48,7 @@ from kubectl_clusternet.core.helm.releases import (
 from kubectl_clusternet.core.helm.repo import ChartNotFound, RepoError, is_oci, oci_reference, pick_tag
 from kubectl_clusternet.core.kube.aio import AsyncRestClient
 from kubectl_clusternet.core.kube.informer import CollectionWatch, KeyQueue
-from kubectl_clusternet.core.registration import AGENT_NAME, format_time
+from kubectl_clusternet.core.registration import format_time
 from kubectl_clusternet.core.render import DescriptionError
 from kubectl_clusternet.core.render.selectors import is_terminating
 
@@ -67,17 +68,22 @@ class ChartLocateFailure(ClusternetError):
 
 
 class HelmReleaseDeployer:
+    """Installs, upgrades and uninstalls the releases of one namespace's HelmReleases in one cluster;
+    ``component`` names who reports in Events (``clusternet-agent`` or ``clusternet-hub``)."""
+
     def __init__(
         self,
         parent: Callable[[], AsyncRestClient],
         namespace: str,
         *,
+        component: str,
         kubeconfig: str | None = None,
         resync_seconds: float = DEFAULT_RESYNC_SECONDS,
         workers: int = 2,
     ) -> None:
         self._parent = parent
         self._namespace = namespace
+        self._component = component
         self._helm = sdk.ChildHelm(kubeconfig)
         self._resync_seconds = resync_seconds
         self._workers = workers
@@ -390,7 +396,7 @@ class HelmReleaseDeployer:
             )
 
     async def _event(self, release: dict[str, Any], event_type: str, reason: str, message: str) -> None:
-        """An Event about the HelmRelease, in the parent, from ``clusternet-agent`` (best effort)."""
+        """An Event about the HelmRelease, in the parent, from ``component`` (best effort)."""
         metadata = release.get("metadata") or {}
         stamp = format_time(datetime.now(timezone.utc))
         body = {
@@ -408,8 +414,8 @@ class HelmReleaseDeployer:
             "type": event_type,
             "reason": reason,
             "message": message[:1024],
-            "source": {"component": AGENT_NAME, "host": socket.gethostname()},
-            "reportingComponent": AGENT_NAME,
+            "source": {"component": self._component, "host": socket.gethostname()},
+            "reportingComponent": self._component,
             "reportingInstance": socket.gethostname(),
             "firstTimestamp": stamp,
             "lastTimestamp": stamp,
