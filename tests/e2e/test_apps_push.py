@@ -43,7 +43,13 @@ def push(fleet: FleetState, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     door = open_front_door(parent, tmp / "front-door")
     token = make_token(parent)
     with contextlib.ExitStack() as cleanup:
-        cleanup.callback(delete_quietly, parent, API_SERVICE.object_path(apiservice.APISERVICE_NAME))
+        # Leave the parent as other modules expect it: no APIService, no hub Service on this module's port.
+        for path in (
+            f"/api/v1/namespaces/{apiservice.HUB_SERVICE_NAMESPACE}/services/{apiservice.HUB_SERVICE_NAME}",
+            f"/api/v1/namespaces/{apiservice.HUB_SERVICE_NAMESPACE}/endpoints/{apiservice.HUB_SERVICE_NAME}",
+            API_SERVICE.object_path(apiservice.APISERVICE_NAME),
+        ):
+            cleanup.callback(delete_quietly, parent, path)
         proxy = Daemon(
             fleet,
             "hub-proxy",
