@@ -25,8 +25,9 @@ for _ in $(seq 1 90); do
   sleep 2
 done
 show get desc -A
+# Through the parent, as from a laptop with no route to the children: child mode runs kubectl on the hub's proxy.
+show --cluster child-1 --child-kubeconfig "$($kc local status --kubeconfig-path child-1)" get ns
 for child in child-1 child-2; do
-  # Through the parent, as from a laptop with no route to the child: child mode runs kubectl on the hub's proxy.
   show --cluster "$child" --child-kubeconfig "$($kc local status --kubeconfig-path $child)" get deploy,svc -n foo
 done
 echo
