@@ -1,9 +1,10 @@
-"""Push mode: the hub applies the Descriptions itself, through the parent's proxy and each agent's tunnel.
+"""One Push and one Pull cluster: the hub applies child-1's Descriptions itself, through the parent's proxy and
+its agent's tunnel, while child-2's agent applies its own.
 
 Real processes against the session's real control planes: hub-lite, the hub's proxy behind the parent's
-aggregation layer (as ``local up`` sets it up), and one agent per child registered with
-``--cluster-sync-mode=Push`` and the SocketConnection and AppPusher gates. The agents apply nothing; every
-object reaches the children through the tunnel, with the deployer token each agent published.
+aggregation layer (as ``local up`` sets it up), child-1's agent with ``--cluster-sync-mode=Push`` and the
+SocketConnection and AppPusher gates (it applies nothing; the hub uses the deployer token it published), and
+child-2's agent in Pull mode. One Subscription covers both.
 """
 
 from __future__ import annotations
@@ -28,10 +29,17 @@ from tests.support.kube import admin_client, delete_quietly, get_or_none
 
 pytestmark = pytest.mark.e2e
 
+MODES = {"child-1": "Push", "child-2": "Pull"}
+MODE_FLAGS = {
+    "Push": ("--cluster-sync-mode=Push", "--feature-gates=SocketConnection=true,AppPusher=true"),
+    "Pull": ("--cluster-sync-mode=Pull", "--feature-gates=SocketConnection=true"),
+}
+APPLIER = {"Push": "clusternet-hub", "Pull": "clusternet-agent"}
+
 
 @pytest.fixture(scope="module")
 def push(fleet: FleetState, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Apps]:
-    """Hub, proxy and two Push-mode agents, every cluster Ready and the proxy reachable through the parent."""
+    """Hub, proxy, a Push agent in child-1 and a Pull agent in child-2, both Ready, the proxy reachable."""
     assert run_cli("--kubeconfig", str(fleet.parent.kubeconfig), "hub", "install").exit_code == 0
     parent = admin_client(fleet.parent)
     clean_leftovers(parent)
@@ -75,8 +83,7 @@ def push(fleet: FleetState, tmp_path_factory: pytest.TempPathFactory) -> Iterato
                     fleet,
                     child,
                     f"push-{child.name}",
-                    "--cluster-sync-mode=Push",
-                    "--feature-gates=SocketConnection=true,AppPusher=true",
+                    *MODE_FLAGS[MODES[child.name]],
                 ),
                 tmp / f"agent-{child.name}.log",
                 env={"AGENT_CLUSTER_REG_TOKEN": token.value},
@@ -99,7 +106,9 @@ def push(fleet: FleetState, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             apps.cluster_ids[name] = reg.cluster_id_from_lease(lease)
         for name, cluster_id in apps.cluster_ids.items():
 
-            def ready(selector: str = f"{reg.LABEL_CLUSTER_ID}={cluster_id}") -> dict[str, Any] | None:
+            def ready(
+                selector: str = f"{reg.LABEL_CLUSTER_ID}={cluster_id}", name: str = name
+            ) -> dict[str, Any] | None:
                 items = parent.get(
                     "/apis/clusters.clusternet.io/v1beta1/managedclusters",
                     query=[("labelSelector", selector)],
@@ -107,7 +116,8 @@ def push(fleet: FleetState, tmp_path_factory: pytest.TempPathFactory) -> Iterato
                 found = [
                     c
                     for c in items.get("items") or []
-                    if ready_condition(c).get("status") == "True" and (c.get("status") or {}).get("appPusher")
+                    if ready_condition(c).get("status") == "True"
+                    and bool((c.get("status") or {}).get("appPusher")) == (MODES[name] == "Push")
                 ]
                 return found[0] if found else None
 
@@ -127,9 +137,10 @@ def configmap(name: str, namespace: str, data: dict[str, str]) -> dict[str, Any]
     }
 
 
-def test_the_hub_applies_through_the_tunnel_and_offloads_on_delete(push: Apps) -> None:
-    """A Subscription for two Push-mode clusters: its objects reach both children, the Descriptions report
-    Success with events from clusternet-hub (not the agents), and deleting it removes them again."""
+def test_push_and_pull_clusters_get_the_same_objects_from_different_appliers(push: Apps) -> None:
+    """A Subscription for a Push and a Pull cluster: its objects reach both children, both Descriptions
+    report Success, with events from clusternet-hub for the Push cluster and from its agent for the Pull one;
+    edits and deletion reach both the same way."""
     namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "pushed"}}
     settings = configmap("settings", "pushed", {"mode": "push"})
     push.apply(namespace, settings)
@@ -138,6 +149,7 @@ def test_the_hub_applies_through_the_tunnel_and_offloads_on_delete(push: Apps) -
     for child in push.children:
         found = push.in_child(child, CONFIG_MAP.object_path("settings", "pushed"))
         assert found is not None and found["data"] == {"mode": "push"}
+    mode_of_namespace = {push.namespaces[child]: mode for child, mode in MODES.items()}
     for description in push.descriptions_of("pushed-app"):
         metadata = description["metadata"]
         events = push.parent.get(
@@ -145,9 +157,8 @@ def test_the_hub_applies_through_the_tunnel_and_offloads_on_delete(push: Apps) -
             query=[("fieldSelector", f"involvedObject.name={metadata['name']}")],
         )
         sources = {(e.get("source") or {}).get("component") for e in events.get("items") or []}
-        assert sources == {"clusternet-hub"}, sources
-    for agent in push.agents.values():
-        assert "the hub applies Descriptions" in agent.text()
+        assert sources == {APPLIER[mode_of_namespace[metadata["namespace"]]]}, sources
+    assert "the hub applies Descriptions" in push.agents["child-1"].text()
 
     # An edit reaches the children the same way.
     push.apply(configmap("settings", "pushed", {"mode": "push", "edited": "yes"}))
@@ -172,10 +183,12 @@ def test_the_hub_applies_through_the_tunnel_and_offloads_on_delete(push: Apps) -
     )
 
 
-def test_the_hub_installs_helm_releases_in_push_mode(push: Apps, repo: HelmRepo) -> None:  # noqa: F811
-    """A HelmChart for two Push-mode clusters: the hub installs the release in each child through the
-    tunnel (the agents have no Helm work), the HelmReleases say deployed, and deleting the Subscription
-    uninstalls them."""
+def test_helm_releases_are_installed_by_the_hub_for_push_and_by_the_agent_for_pull(
+    push: Apps,
+    repo: HelmRepo,  # noqa: F811
+) -> None:
+    """A HelmChart for both clusters: the hub installs child-1's release through the tunnel, child-2's agent
+    its own; both HelmReleases say deployed, and deleting the Subscription uninstalls both."""
     name = "push-hello"
     push.apply(helm_chart(name, repo.url, "0.1.0"))
     push.apply(push.subscription("push-helm", [chart_feed(name)]))
@@ -188,15 +201,17 @@ def test_the_hub_installs_helm_releases_in_push_mode(push: Apps, repo: HelmRepo)
                 return False
         return push.in_both(config_path)
 
-    push.wait(deployed, "the release deployed by the hub in both children")
-    # The hub installed them: its log names each release deployed; no agent runs a Helm deployer.
-    hub_lines = push.hub.text().splitlines()
-    for namespace in push.namespaces.values():
-        assert any(
+    push.wait(deployed, "the release deployed in both children")
+
+    def installed_by(log: str, namespace: str) -> bool:
+        return any(
             f"HelmRelease {namespace}/push-helm-" in line and "deployed (revision 1)" in line
-            for line in hub_lines
+            for line in log.splitlines()
         )
-    for agent in push.agents.values():
-        assert "deploying the HelmReleases" not in agent.text()
+
+    assert installed_by(push.hub.text(), push.namespaces["child-1"])
+    assert not installed_by(push.hub.text(), push.namespaces["child-2"])
+    assert installed_by(push.agents["child-2"].text(), push.namespaces["child-2"])
+    assert "deploying the HelmReleases" not in push.agents["child-1"].text()
     push.delete_subscription("push-helm")
     push.wait(lambda: push.gone_from_both(config_path), "the release uninstalled from both children")
