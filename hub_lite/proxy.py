@@ -546,6 +546,17 @@ class Forwarder:
     ) -> tuple[web.StreamResponse, bool]:
         """Stream the response to the caller; also say whether the child connection can serve another request."""
         framing = response_body_framing(request.method, head)
+        if framing.kind == "length" and framing.length <= _READ_SIZE:
+            # A small body (most API answers): read it whole, so head and body leave in one write.
+            body = await reader.readexactly(framing.length)
+            headers = [
+                (name, value)
+                for name, value in forwarded_response_headers(head.headers, upgraded=False)
+                if name.lower() != "content-length"
+            ]
+            small = web.Response(status=head.status, reason=head.reason or None, body=body, headers=headers)
+            closing = any("close" in v.lower() for v in head.values("Connection"))
+            return small, head.version == "HTTP/1.1" and not closing
         response = web.StreamResponse(status=head.status, reason=head.reason or None)
         for name, value in forwarded_response_headers(head.headers, upgraded=False):
             response.headers.add(name, value)
