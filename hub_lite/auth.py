@@ -20,7 +20,8 @@ import hashlib
 import logging
 import ssl
 import time
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,28 +102,42 @@ def _common_name(cert: x509.Certificate) -> str:
 
 
 class _TtlCache:
-    """A small expiring map; bounded so a stream of distinct tokens cannot grow it without end."""
+    """A small expiring map; bounded so a stream of distinct tokens cannot grow it without end.
 
-    def __init__(self, seconds: float) -> None:
+    Expired entries are dropped as new ones arrive, not only when looked up again: after a thousand agents
+    reconnect, their answers would otherwise stay in memory until the limit is reached. Every entry lives
+    equally long and is (re)inserted at the end, so the oldest entries are always at the front.
+    """
+
+    def __init__(
+        self, seconds: float, *, limit: int = _CACHE_LIMIT, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._seconds = seconds
-        self._entries: dict[Any, tuple[float, Any]] = {}
+        self._limit = limit
+        self._clock = clock
+        self._entries: OrderedDict[Any, tuple[float, Any]] = OrderedDict()  # O(1) at both ends
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
     def get(self, key: Any) -> Any:
         entry = self._entries.get(key)
         if entry is None:
             return None
-        if entry[0] < time.monotonic():
+        if entry[0] < self._clock():
             del self._entries[key]
             return None
         return entry[1]
 
     def put(self, key: Any, value: Any) -> None:
-        if len(self._entries) >= _CACHE_LIMIT:
-            now = time.monotonic()
-            self._entries = {k: v for k, v in self._entries.items() if v[0] >= now}
-            if len(self._entries) >= _CACHE_LIMIT:
-                self._entries.clear()
-        self._entries[key] = (time.monotonic() + self._seconds, value)
+        now = self._clock()
+        self._entries.pop(key, None)
+        while self._entries:
+            expires, _ = next(iter(self._entries.values()))
+            if expires >= now and len(self._entries) < self._limit:
+                break
+            self._entries.popitem(last=False)
+        self._entries[key] = (now + self._seconds, value)
 
 
 def _frozen_extra(extra: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:

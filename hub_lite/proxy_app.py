@@ -37,6 +37,7 @@ from kubectl_clusternet.core.proxy import (
 )
 from kubectl_clusternet.core.tunnel import DEFAULT_CONFIG, TunnelConfig
 
+from . import lean_tls
 from .auth import Authenticator, Authorizer, ResourceCheck, load_requestheader_settings
 from .metrics import drain_proxy_app, instrument_proxy_app
 from .proxy import ClusterDirectory, Forwarder, StreamCutError, status_from
@@ -234,7 +235,11 @@ async def start_proxy_server(
     parent: AsyncRestClient, *, bind_address: str, port: int, tls_cert_file: str, tls_private_key_file: str
 ) -> ProxyServer:
     """Everything in one call, for a daemon: read the requestheader settings from the parent, build the
-    application, listen with TLS (client certificates optional, checked per request)."""
+    application, listen with TLS (client certificates optional, checked per request).
+
+    Also switches the process to one TLS receive buffer per thread (``lean_tls``): each tunnel is a TLS
+    connection, and asyncio's own 256 KiB buffer per connection would dwarf everything else a tunnel costs."""
+    lean_tls.install()
     services = await create_proxy_services(parent)
     context = server_ssl_context(tls_cert_file, tls_private_key_file, services.authenticator.client_ca_pem)
     runner, bound = await serve_proxy_app(

@@ -17,15 +17,11 @@ are put back (upstream's Recovery, by polling rather than per-kind watches).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import socket
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime, timezone
 from typing import Any, Final
 
 from .apis.apps import DESCRIPTION
-from .apis.builtin import EVENT
 from .child_applier import ChildApplier
 from .deploy import (
     APP_FINALIZER,
@@ -44,8 +40,8 @@ from .deploy import (
 )
 from .errors import ApiError, ClusternetError
 from .kube.aio import AsyncRestClient
-from .kube.informer import CollectionWatch, KeyQueue
-from .registration import format_time
+from .kube.events import record_event
+from .kube.informer import NamespaceController
 from .render import DescriptionError, decode_raw
 from .render.selectors import is_terminating
 
@@ -68,7 +64,7 @@ async def _gather_bounded(work: Sequence[Awaitable[ObjectOutcome]]) -> list[Obje
     return list(await asyncio.gather(*(one(item) for item in work)))
 
 
-class DescriptionDeployer:
+class DescriptionDeployer(NamespaceController):
     """Deploys the Generic Descriptions of one dedicated namespace of the parent into one child cluster.
 
     ``component`` names who reports (``clusternet-agent`` or ``clusternet-hub``) in Events;
@@ -86,58 +82,24 @@ class DescriptionDeployer:
         workers: int = 2,
         on_reconcile: Callable[[bool], None] = lambda ok: None,
     ) -> None:
+        super().__init__(
+            parent,
+            DESCRIPTION.collection_path(namespace),
+            kind="Description",
+            resync_seconds=resync_seconds,
+            workers=workers,
+            on_reconcile=on_reconcile,
+        )
         self._parent = parent
         self._namespace = namespace
         self._component = component
-        self._on_reconcile = on_reconcile
         self._applier = ChildApplier(child)
-        self._resync_seconds = resync_seconds
-        self._workers = workers
-        self.queue = KeyQueue()
-        self.watch = CollectionWatch(parent, DESCRIPTION.collection_path(namespace), self.queue.add)
         # Per Description: (generation, phase, reason) last announced with an Event.
         self._announced: dict[str, tuple[Any, str, str]] = {}
 
     async def run(self) -> None:
         _log.info("deploying the Descriptions of namespace %s into this cluster", self._namespace)
-        tasks = [asyncio.ensure_future(self.watch.run()), asyncio.ensure_future(self._resync())]
-        tasks += [asyncio.ensure_future(self._worker()) for _ in range(self._workers)]
-        try:
-            await asyncio.gather(*tasks)
-        finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-            self.queue.close()
-
-    async def _resync(self) -> None:
-        while True:
-            await asyncio.sleep(self._resync_seconds)
-            for name in list(self.watch.cache):
-                self.queue.add(name)
-
-    async def _worker(self) -> None:
-        await self.watch.synced.wait()
-        while True:
-            name = await self.queue.get()
-            try:
-                await self.reconcile(name)
-                self.queue.forget(name)
-                self._on_reconcile(True)
-            except asyncio.CancelledError:
-                raise
-            except ClusternetError as exc:
-                _log.warning("Description %s/%s: %s; will retry", self._namespace, name, exc)
-                self._on_reconcile(False)
-                self.queue.retry_later(name)
-            except Exception:
-                _log.exception("Description %s/%s failed unexpectedly; will retry", self._namespace, name)
-                self._on_reconcile(False)
-                self.queue.retry_later(name)
-            finally:
-                self.queue.done(name)
+        await super().run()
 
     # reconcile ----------------------------------------------------------------------------------------
 
@@ -258,34 +220,12 @@ class DescriptionDeployer:
             await self._event(description, "Normal", Reason.SUCCESSFULLY_PRUNING_FEED, f"removed {removed}")
 
     async def _event(self, description: dict[str, Any], event_type: str, reason: str, message: str) -> None:
-        """An Event about the Description, in the parent, from ``component`` (best effort)."""
-        metadata = description.get("metadata") or {}
-        stamp = format_time(datetime.now(timezone.utc))
-        body = {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"generateName": f"{metadata.get('name')}.", "namespace": self._namespace},
-            "involvedObject": {
-                "apiVersion": DESCRIPTION.api_version,
-                "kind": DESCRIPTION.kind,
-                "name": metadata.get("name"),
-                "namespace": self._namespace,
-                "uid": metadata.get("uid"),
-                "resourceVersion": metadata.get("resourceVersion"),
-            },
-            "type": event_type,
-            "reason": reason,
-            "message": message[:1024],
-            "source": {"component": self._component, "host": socket.gethostname()},
-            "reportingComponent": self._component,
-            "reportingInstance": socket.gethostname(),
-            "firstTimestamp": stamp,
-            "lastTimestamp": stamp,
-            "count": 1,
-        }
-        try:
-            await self._parent().create(EVENT.collection_path(self._namespace), body)
-        except ClusternetError as exc:
-            _log.warning(
-                "could not record event %s for Description %s: %s", reason, metadata.get("name"), exc
-            )
+        await record_event(
+            self._parent(),
+            DESCRIPTION,
+            description,
+            component=self._component,
+            event_type=event_type,
+            reason=reason,
+            message=message,
+        )

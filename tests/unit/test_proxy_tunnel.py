@@ -313,6 +313,28 @@ def test_reconnect_delays_start_fast_and_stay_under_five_seconds() -> None:
     assert backoff.next_delay() <= 0.25 * 1.25
 
 
+def test_reconnect_delays_level_off_so_an_agent_is_back_soon_after_the_hub() -> None:
+    """Whatever the outage, the wait after the hub's return is at most the capped delay: 2.5 s."""
+    backoff = ReconnectBackoff(rng=random.Random(7))
+    delays = [backoff.next_delay() for _ in range(200)]
+    assert max(delays) <= 2.0 * 1.25
+    assert min(delays[20:]) >= 2.0  # levelled off at the cap, jittered upwards only
+    assert len({round(d, 6) for d in delays[20:]}) > 100  # jittered: agents do not retry in lockstep
+
+
+def test_the_tls_context_is_built_once_per_client() -> None:
+    ca = new_ca("tunnel-client-ca")
+    settings = TunnelClientSettings(
+        server="https://parent.example:6443",
+        cluster_id=CLUSTER,
+        ca_pem=ca.cert_pem,
+        child_address=("127.0.0.1", 6443),
+    )
+    client = TunnelClient(settings, lambda: "token")
+    first = client._ssl_context()  # noqa: SLF001
+    assert first is not None and client._ssl_context() is first  # noqa: SLF001
+
+
 async def test_bounded_waits_times_out_and_passes_cancellation_on() -> None:
     """bounded() returns results, raises TimeoutError, and a cancelled caller cancels the awaited work too."""
 

@@ -21,18 +21,15 @@ used, and without it the release fails with a clear ``ChartLocateFailure``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import logging
 import re
-import socket
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 from typing import Any, Final
 
 from kubectl_clusternet.core.apis.apps import HELM_RELEASE
-from kubectl_clusternet.core.apis.builtin import EVENT, SECRET
+from kubectl_clusternet.core.apis.builtin import SECRET
 from kubectl_clusternet.core.deploy import APP_FINALIZER, finalizers_patch
 from kubectl_clusternet.core.errors import ApiError, ClusternetError
 from kubectl_clusternet.core.helm import fetch, sdk
@@ -47,8 +44,8 @@ from kubectl_clusternet.core.helm.releases import (
 )
 from kubectl_clusternet.core.helm.repo import ChartNotFound, RepoError, is_oci, oci_reference, pick_tag
 from kubectl_clusternet.core.kube.aio import AsyncRestClient
-from kubectl_clusternet.core.kube.informer import CollectionWatch, KeyQueue
-from kubectl_clusternet.core.registration import format_time
+from kubectl_clusternet.core.kube.events import record_event
+from kubectl_clusternet.core.kube.informer import NamespaceController
 from kubectl_clusternet.core.render import DescriptionError
 from kubectl_clusternet.core.render.selectors import is_terminating
 
@@ -67,7 +64,7 @@ class ChartLocateFailure(ClusternetError):
     """The chart could not be found or downloaded."""
 
 
-class HelmReleaseDeployer:
+class HelmReleaseDeployer(NamespaceController):
     """Installs, upgrades and uninstalls the releases of one namespace's HelmReleases in one cluster;
     ``component`` names who reports in Events (``clusternet-agent`` or ``clusternet-hub``)."""
 
@@ -81,14 +78,17 @@ class HelmReleaseDeployer:
         resync_seconds: float = DEFAULT_RESYNC_SECONDS,
         workers: int = 2,
     ) -> None:
+        super().__init__(
+            parent,
+            HELM_RELEASE.collection_path(namespace),
+            kind="HelmRelease",
+            resync_seconds=resync_seconds,
+            workers=workers,
+        )
         self._parent = parent
         self._namespace = namespace
         self._component = component
         self._helm = sdk.ChildHelm(kubeconfig)
-        self._resync_seconds = resync_seconds
-        self._workers = workers
-        self.queue = KeyQueue()
-        self.watch = CollectionWatch(parent, HELM_RELEASE.collection_path(namespace), self.queue.add)
         self._versions: dict[tuple[str, str, str], tuple[float, str]] = {}
         self._announced: dict[str, tuple[str, str]] = {}
         # Per HelmRelease name: the UID whose release we uninstalled and let go (its last watch events may
@@ -97,41 +97,7 @@ class HelmReleaseDeployer:
 
     async def run(self) -> None:
         _log.info("deploying the HelmReleases of namespace %s into this cluster", self._namespace)
-        tasks = [asyncio.ensure_future(self.watch.run()), asyncio.ensure_future(self._resync())]
-        tasks += [asyncio.ensure_future(self._worker()) for _ in range(self._workers)]
-        try:
-            await asyncio.gather(*tasks)
-        finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-            self.queue.close()
-
-    async def _resync(self) -> None:
-        while True:
-            await asyncio.sleep(self._resync_seconds)
-            for name in list(self.watch.cache):
-                self.queue.add(name)
-
-    async def _worker(self) -> None:
-        await self.watch.synced.wait()
-        while True:
-            name = await self.queue.get()
-            try:
-                await self.reconcile(name)
-                self.queue.forget(name)
-            except asyncio.CancelledError:
-                raise
-            except ClusternetError as exc:
-                _log.warning("HelmRelease %s/%s: %s; will retry", self._namespace, name, exc)
-                self.queue.retry_later(name)
-            except Exception:
-                _log.exception("HelmRelease %s/%s failed unexpectedly; will retry", self._namespace, name)
-                self.queue.retry_later(name)
-            finally:
-                self.queue.done(name)
+        await super().run()
 
     # reconcile ----------------------------------------------------------------------------------------
 
@@ -396,37 +362,15 @@ class HelmReleaseDeployer:
             )
 
     async def _event(self, release: dict[str, Any], event_type: str, reason: str, message: str) -> None:
-        """An Event about the HelmRelease, in the parent, from ``component`` (best effort)."""
-        metadata = release.get("metadata") or {}
-        stamp = format_time(datetime.now(timezone.utc))
-        body = {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"generateName": f"{metadata.get('name')}.", "namespace": self._namespace},
-            "involvedObject": {
-                "apiVersion": HELM_RELEASE.api_version,
-                "kind": HELM_RELEASE.kind,
-                "name": metadata.get("name"),
-                "namespace": self._namespace,
-                "uid": metadata.get("uid"),
-                "resourceVersion": metadata.get("resourceVersion"),
-            },
-            "type": event_type,
-            "reason": reason,
-            "message": message[:1024],
-            "source": {"component": self._component, "host": socket.gethostname()},
-            "reportingComponent": self._component,
-            "reportingInstance": socket.gethostname(),
-            "firstTimestamp": stamp,
-            "lastTimestamp": stamp,
-            "count": 1,
-        }
-        try:
-            await self._parent().create(EVENT.collection_path(self._namespace), body)
-        except ClusternetError as exc:
-            _log.warning(
-                "could not record event %s for HelmRelease %s: %s", reason, metadata.get("name"), exc
-            )
+        await record_event(
+            self._parent(),
+            HELM_RELEASE,
+            release,
+            component=self._component,
+            event_type=event_type,
+            reason=reason,
+            message=message,
+        )
 
 
 def _phase(current: dict[str, Any]) -> str:

@@ -8,6 +8,7 @@ when it is renewed. Any broken watch leads to a fresh list, so no change is lost
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from typing import Any
 from ..errors import ApiError, ClusternetError
 from .aio import AsyncRestClient
 
-__all__ = ["KeyQueue", "CollectionWatch"]
+__all__ = ["KeyQueue", "CollectionWatch", "NamespaceController"]
 
 _log = logging.getLogger(__name__)
 
@@ -140,3 +141,74 @@ class CollectionWatch:
                 need_list = True
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
+
+
+class NamespaceController:
+    """One watched collection, a work queue, a periodic resync, and workers calling ``reconcile(name)``.
+
+    Every object is looked at again every ``resync_seconds`` even without a change, which is how the
+    deployers notice objects changed or deleted in a child by hand. ``on_reconcile(ok)`` hears about every
+    pass, for metrics; a failed pass is retried with the queue's backoff.
+    """
+
+    def __init__(
+        self,
+        client: Callable[[], AsyncRestClient],
+        path: str,
+        *,
+        kind: str,
+        resync_seconds: float,
+        workers: int = 2,
+        on_reconcile: Callable[[bool], None] = lambda ok: None,
+    ) -> None:
+        self._kind = kind
+        self._resync_seconds = resync_seconds
+        self._workers = workers
+        self._on_reconcile = on_reconcile
+        self.queue = KeyQueue()
+        self.watch = CollectionWatch(client, path, self.queue.add)
+
+    async def reconcile(self, name: str) -> None:
+        raise NotImplementedError
+
+    async def run(self) -> None:
+        tasks = [asyncio.ensure_future(self.watch.run()), asyncio.ensure_future(self._resync())]
+        tasks += [asyncio.ensure_future(self._worker()) for _ in range(self._workers)]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            self.queue.close()
+
+    async def _resync(self) -> None:
+        while True:
+            await asyncio.sleep(self._resync_seconds)
+            for name in list(self.watch.cache):
+                self.queue.add(name)
+
+    async def _worker(self) -> None:
+        await self.watch.synced.wait()
+        while True:
+            name = await self.queue.get()
+            try:
+                await self.reconcile(name)
+                self.queue.forget(name)
+                self._on_reconcile(True)
+            except asyncio.CancelledError:
+                raise
+            except ClusternetError as exc:
+                _log.warning("%s %s (%s): %s; will retry", self._kind, name, self.watch.path, exc)
+                self._on_reconcile(False)
+                self.queue.retry_later(name)
+            except Exception:
+                _log.exception(
+                    "%s %s (%s) failed unexpectedly; will retry", self._kind, name, self.watch.path
+                )
+                self._on_reconcile(False)
+                self.queue.retry_later(name)
+            finally:
+                self.queue.done(name)
