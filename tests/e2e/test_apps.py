@@ -9,8 +9,9 @@ Subscriptions here select the two clusters by cluster ID, so ManagedClusters oth
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,6 +29,7 @@ from kubectl_clusternet.core.apis.apps import (
     SUBSCRIPTION,
 )
 from kubectl_clusternet.core.apis.builtin import CONFIG_MAP, EVENT, LEASE, NAMESPACE, SECRET, SERVICE
+from kubectl_clusternet.core.apis.clusters import MANAGED_CLUSTER
 from kubectl_clusternet.core.deploy import (
     ANNOTATION_FEED_PROTECTION,
     ANNOTATION_OWNED_BY,
@@ -168,16 +170,26 @@ def clean_leftovers(parent: RestClient) -> None:
             delete_quietly(parent, object_path)
 
 
-@pytest.fixture(scope="module")
-def apps(fleet: FleetState, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Apps]:
-    """Hub installed, leftovers removed, one hub-lite and one agent per child registered and Ready."""
+@contextlib.contextmanager
+def running_apps(
+    fleet: FleetState,
+    tmp: Path,
+    prefix: str,
+    *,
+    agent_flags: Mapping[str, Sequence[str]] | None = None,
+    ready_when: Callable[[str, dict[str, Any]], bool] = lambda child, cluster: True,
+    clean: bool = False,
+) -> Iterator[Apps]:
+    """Hub installed, one hub-lite and one agent per child (``agent_flags[child]`` added), each child
+    registered afresh (a new cluster ID, so ManagedClusters of earlier modules do not interfere) and Ready;
+    on the way out, the Subscriptions the tests created are deleted and every process is stopped. ``clean``
+    first removes Subscriptions other modules left behind."""
     assert run_cli("--kubeconfig", str(fleet.parent.kubeconfig), "hub", "install").exit_code == 0
     parent = admin_client(fleet.parent)
-    clean_leftovers(parent)
-    tmp = tmp_path_factory.mktemp("apps")
+    if clean:
+        clean_leftovers(parent)
     children = {child.name: admin_client(child) for child in fleet.children}
     for client in children.values():
-        # A cluster never seen before: a fresh ID, so ManagedClusters of earlier modules do not interfere.
         delete_quietly(client, LEASE.object_path(reg.AGENT_LEASE_NAME, reg.SYSTEM_NAMESPACE))
         delete_quietly(client, SECRET.object_path(reg.PARENT_CLUSTER_SECRET, reg.SYSTEM_NAMESPACE))
     token = make_token(parent)
@@ -186,7 +198,7 @@ def apps(fleet: FleetState, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         child.name: Daemon(
             fleet,
             f"agent-{child.name}",
-            agent_argv(fleet, child, f"apps-{child.name}"),
+            agent_argv(fleet, child, f"{prefix}-{child.name}", *(agent_flags or {}).get(child.name, ())),
             tmp / f"agent-{child.name}.log",
             env={"AGENT_CLUSTER_REG_TOKEN": token.value},
         )
@@ -203,18 +215,19 @@ def apps(fleet: FleetState, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             )
             apps.cluster_ids[name] = reg.cluster_id_from_lease(lease)
         for name, cluster_id in apps.cluster_ids.items():
-            selector = f"{reg.LABEL_CLUSTER_ID}={cluster_id}"
 
-            def ready(selector: str = selector) -> dict[str, Any] | None:
-                items = parent.get(
-                    "/apis/clusters.clusternet.io/v1beta1/managedclusters",
-                    query=[("labelSelector", selector)],
-                )
-                found = [c for c in items.get("items") or [] if ready_condition(c).get("status") == "True"]
+            def ready(selector: str = f"{reg.LABEL_CLUSTER_ID}={cluster_id}", name: str = name) -> Any:
+                items = parent.get(MANAGED_CLUSTER.collection_path(), query=[("labelSelector", selector)])
+                found = [
+                    c
+                    for c in items.get("items") or []
+                    if ready_condition(c).get("status") == "True" and ready_when(name, c)
+                ]
                 return found[0] if found else None
 
-            cluster = apps.wait(ready, f"ManagedCluster of {name} Ready")
-            apps.namespaces[name] = cluster["metadata"]["namespace"]
+            apps.namespaces[name] = apps.wait(ready, f"ManagedCluster of {name} Ready")["metadata"][
+                "namespace"
+            ]
         yield apps
     finally:
         try:
@@ -225,6 +238,13 @@ def apps(fleet: FleetState, tmp_path_factory: pytest.TempPathFactory) -> Iterato
                 daemon.stop()
             for client in [parent, *children.values()]:
                 client.close()
+
+
+@pytest.fixture(scope="module")
+def apps(fleet: FleetState, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Apps]:
+    """Leftover Subscriptions removed, then a hub and one Pull agent per child, Ready."""
+    with running_apps(fleet, tmp_path_factory.mktemp("apps"), "apps", clean=True) as apps:
+        yield apps
 
 
 @pytest.fixture(scope="module")

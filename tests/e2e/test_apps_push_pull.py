@@ -16,16 +16,15 @@ from typing import Any
 import pytest
 
 from kubectl_clusternet.core import apiservice
-from kubectl_clusternet.core import registration as reg
 from kubectl_clusternet.core.apis.apps import HELM_RELEASE
-from kubectl_clusternet.core.apis.builtin import API_SERVICE, CONFIG_MAP, EVENT, LEASE, NAMESPACE, SECRET
+from kubectl_clusternet.core.apis.builtin import API_SERVICE, CONFIG_MAP, EVENT, NAMESPACE
 from kubectl_clusternet.localfleet import FleetState
 from kubectl_clusternet.localfleet.frontdoor import front_door_available, open_front_door
-from tests.e2e.test_apps import Apps, clean_leftovers, feed
+from tests.e2e.test_apps import Apps, feed, running_apps
 from tests.e2e.test_helm import TARGET, HelmRepo, chart_feed, helm_chart, repo  # noqa: F401 - repo: a fixture
-from tests.e2e.test_registration import Daemon, agent_argv, free_port, hub_argv, make_token, ready_condition
+from tests.e2e.test_registration import Daemon
 from tests.support.cli import run_cli
-from tests.support.kube import admin_client, delete_quietly, get_or_none
+from tests.support.kube import admin_client, delete_quietly
 
 pytestmark = pytest.mark.e2e
 
@@ -40,17 +39,11 @@ APPLIER = {"Push": "clusternet-hub", "Pull": "clusternet-agent"}
 @pytest.fixture(scope="module")
 def push(fleet: FleetState, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Apps]:
     """Hub, proxy, a Push agent in child-1 and a Pull agent in child-2, both Ready, the proxy reachable."""
-    assert run_cli("--kubeconfig", str(fleet.parent.kubeconfig), "hub", "install").exit_code == 0
-    parent = admin_client(fleet.parent)
-    clean_leftovers(parent)
     tmp = tmp_path_factory.mktemp("push")
-    children = {child.name: admin_client(child) for child in fleet.children}
-    for client in children.values():
-        delete_quietly(client, LEASE.object_path(reg.AGENT_LEASE_NAME, reg.SYSTEM_NAMESPACE))
-        delete_quietly(client, SECRET.object_path(reg.PARENT_CLUSTER_SECRET, reg.SYSTEM_NAMESPACE))
-    door = open_front_door(parent, tmp / "front-door")
-    token = make_token(parent)
     with contextlib.ExitStack() as cleanup:
+        assert run_cli("--kubeconfig", str(fleet.parent.kubeconfig), "hub", "install").exit_code == 0
+        parent = cleanup.enter_context(contextlib.closing(admin_client(fleet.parent)))
+        door = open_front_door(parent, tmp / "front-door")
         # Leave the parent as other modules expect it: no APIService, no hub Service on this module's port.
         for path in (
             f"/api/v1/namespaces/{apiservice.HUB_SERVICE_NAMESPACE}/services/{apiservice.HUB_SERVICE_NAME}",
@@ -72,58 +65,18 @@ def push(fleet: FleetState, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             tmp / "proxy.log",
         )
         cleanup.callback(proxy.stop)
-        hub = Daemon(fleet, "hub-lite", hub_argv(fleet, free_port()), tmp / "hub.log")
-        cleanup.callback(hub.stop)
-        agents = {}
-        for child in fleet.children:
-            agents[child.name] = Daemon(
+        apps = cleanup.enter_context(
+            running_apps(
                 fleet,
-                f"agent-{child.name}",
-                agent_argv(
-                    fleet,
-                    child,
-                    f"push-{child.name}",
-                    *MODE_FLAGS[MODES[child.name]],
+                tmp,
+                "push",
+                clean=True,
+                agent_flags={child: MODE_FLAGS[mode] for child, mode in MODES.items()},
+                ready_when=lambda child, cluster: (
+                    bool((cluster.get("status") or {}).get("appPusher")) == (MODES[child] == "Push")
                 ),
-                tmp / f"agent-{child.name}.log",
-                env={"AGENT_CLUSTER_REG_TOKEN": token.value},
             )
-            cleanup.callback(agents[child.name].stop)
-        apps = Apps(fleet, parent, children, {}, {}, hub, agents)
-        cleanup.callback(
-            lambda: [
-                apps.cli("delete", "sub", name, "-n", namespace, "--ignore-not-found", "--timeout=120s")
-                for namespace, name in apps.created
-            ]
         )
-        for name, client in children.items():
-            lease = apps.wait(
-                lambda c=client: get_or_none(
-                    c, LEASE.object_path(reg.AGENT_LEASE_NAME, reg.SYSTEM_NAMESPACE)
-                ),
-                f"the agent Lease in {name}",
-            )
-            apps.cluster_ids[name] = reg.cluster_id_from_lease(lease)
-        for name, cluster_id in apps.cluster_ids.items():
-
-            def ready(
-                selector: str = f"{reg.LABEL_CLUSTER_ID}={cluster_id}", name: str = name
-            ) -> dict[str, Any] | None:
-                items = parent.get(
-                    "/apis/clusters.clusternet.io/v1beta1/managedclusters",
-                    query=[("labelSelector", selector)],
-                )
-                found = [
-                    c
-                    for c in items.get("items") or []
-                    if ready_condition(c).get("status") == "True"
-                    and bool((c.get("status") or {}).get("appPusher")) == (MODES[name] == "Push")
-                ]
-                return found[0] if found else None
-
-            apps.namespaces[name] = apps.wait(ready, f"ManagedCluster of {name} Ready")["metadata"][
-                "namespace"
-            ]
         apps.wait(lambda: front_door_available(parent), "the hub's proxy available through the parent")
         yield apps
 

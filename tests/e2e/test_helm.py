@@ -26,7 +26,6 @@ from typing import Any
 import pytest
 import yaml
 
-from kubectl_clusternet.core import registration as reg
 from kubectl_clusternet.core.apis.apps import (
     DESCRIPTION,
     HELM_CHART,
@@ -34,12 +33,10 @@ from kubectl_clusternet.core.apis.apps import (
     LOCALIZATION,
     SUBSCRIPTION,
 )
-from kubectl_clusternet.core.apis.builtin import CONFIG_MAP, EVENT, LEASE, NAMESPACE, SECRET
+from kubectl_clusternet.core.apis.builtin import CONFIG_MAP, EVENT, NAMESPACE, SECRET
 from kubectl_clusternet.localfleet import FleetState
-from tests.e2e.test_apps import Apps
-from tests.e2e.test_registration import Daemon, agent_argv, free_port, hub_argv, make_token, ready_condition
-from tests.support.cli import run_cli
-from tests.support.kube import admin_client, delete_quietly, get_or_none
+from tests.e2e.test_apps import Apps, running_apps
+from tests.support.kube import delete_quietly, get_or_none
 
 pytestmark = pytest.mark.e2e
 
@@ -148,67 +145,22 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HelmRepo]:
 @pytest.fixture(scope="module")
 def apps(fleet: FleetState, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Apps]:
     """One hub-lite and one agent per child, registered afresh and Ready; removes what it created."""
-    assert run_cli("--kubeconfig", str(fleet.parent.kubeconfig), "hub", "install").exit_code == 0
-    parent = admin_client(fleet.parent)
-    tmp = tmp_path_factory.mktemp("helm")
-    children = {child.name: admin_client(child) for child in fleet.children}
-    for client in children.values():
-        # A cluster never seen before: a fresh ID, so ManagedClusters of earlier modules do not interfere.
-        delete_quietly(client, LEASE.object_path(reg.AGENT_LEASE_NAME, reg.SYSTEM_NAMESPACE))
-        delete_quietly(client, SECRET.object_path(reg.PARENT_CLUSTER_SECRET, reg.SYSTEM_NAMESPACE))
-    token = make_token(parent)
-    hub = Daemon(fleet, "hub-lite", hub_argv(fleet, free_port()), tmp / "hub.log")
-    agents = {
-        child.name: Daemon(
-            fleet,
-            f"agent-{child.name}",
-            agent_argv(fleet, child, f"helm-{child.name}"),
-            tmp / f"agent-{child.name}.log",
-            env={"AGENT_CLUSTER_REG_TOKEN": token.value},
-        )
-        for child in fleet.children
-    }
-    apps = Apps(fleet, parent, children, {}, {}, hub, agents)
-    try:
-        for name, client in children.items():
-            lease = apps.wait(
-                lambda c=client: get_or_none(
-                    c, LEASE.object_path(reg.AGENT_LEASE_NAME, reg.SYSTEM_NAMESPACE)
-                ),
-                f"the agent Lease in {name}",
-            )
-            apps.cluster_ids[name] = reg.cluster_id_from_lease(lease)
-        for name, cluster_id in apps.cluster_ids.items():
-            selector = f"{reg.LABEL_CLUSTER_ID}={cluster_id}"
-
-            def ready(selector: str = selector) -> dict[str, Any] | None:
-                items = parent.get(
-                    "/apis/clusters.clusternet.io/v1beta1/managedclusters",
-                    query=[("labelSelector", selector)],
-                )
-                found = [c for c in items.get("items") or [] if ready_condition(c).get("status") == "True"]
-                return found[0] if found else None
-
-            cluster = apps.wait(ready, f"ManagedCluster of {name} Ready")
-            apps.namespaces[name] = cluster["metadata"]["namespace"]
-        yield apps
-    finally:
+    with running_apps(fleet, tmp_path_factory.mktemp("helm"), "helm") as apps:
         try:
+            yield apps
+        finally:
+            parent = apps.parent
             for namespace, name in apps.created:
                 apps.cli("delete", "sub", name, "-n", namespace, "--ignore-not-found", "--timeout=120s")
+            apps.created.clear()
             for namespace in apps.namespaces.values():
                 delete_quietly(parent, LOCALIZATION.object_path("helm-e2e-red", namespace))
             for name in (CHART, "helm-e2e-missing-version", "helm-e2e-missing-chart", "helm-e2e-private"):
                 delete_quietly(parent, HELM_CHART.object_path(name, "default"))
             for namespace in ["default", *apps.namespaces.values()]:
                 delete_quietly(parent, SECRET.object_path("helm-e2e-creds", namespace))
-            for client in children.values():
+            for client in apps.children.values():
                 delete_quietly(client, NAMESPACE.object_path(TARGET))
-        finally:
-            for daemon in [*agents.values(), hub]:
-                daemon.stop()
-            for client in [parent, *children.values()]:
-                client.close()
 
 
 def helm_chart(name: str, repo: str, version: str, chart: str = "hello") -> dict[str, Any]:
