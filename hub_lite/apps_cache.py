@@ -26,7 +26,6 @@ from kubectl_clusternet.core.apis.apps import (
 )
 from kubectl_clusternet.core.apis.clusters import MANAGED_CLUSTER
 from kubectl_clusternet.core.apis.model import ResourceType
-from kubectl_clusternet.core.errors import ApiError, ClusternetError
 from kubectl_clusternet.core.hub import RESERVED_NAMESPACE
 from kubectl_clusternet.core.render.descriptions import LABEL_SUBS_UID
 
@@ -76,22 +75,6 @@ Listener = Callable[[str, str, "dict[str, Any] | None", "dict[str, Any] | None"]
 """``(kind, key, old, new)``: ``old`` is None for an addition, ``new`` None for a deletion."""
 
 
-class _SturdyInformer(Informer):
-    """An Informer that lists again when a watch breaks in a way the REST client does not translate into
-    a ClusternetError: the event may be lost, so only a fresh list is correct, and the error must not end
-    the informer and with it every controller of the Lease holder.
-    """
-
-    async def _watch(self) -> None:
-        try:
-            await super()._watch()
-        except (ClusternetError, asyncio.CancelledError):
-            raise
-        except Exception as exc:
-            _log.warning("watch of %s broke (%r); listing again", self.path, exc)
-            raise ApiError(f"watch of {self.path} broke ({exc!r})", status=410) from exc
-
-
 def _subscription_uid(obj: dict[str, Any] | None) -> str:
     labels = ((obj or {}).get("metadata") or {}).get("labels") or {}
     return str(labels.get(LABEL_SUBS_UID) or "")
@@ -102,9 +85,7 @@ class AppsCache:
 
     def __init__(self, client: Any) -> None:
         self._informers: dict[str, Informer] = {
-            kind: _SturdyInformer(
-                client, resource_type, functools.partial(self._changed, kind), namespace=namespace
-            )
+            kind: Informer(client, resource_type, functools.partial(self._changed, kind), namespace=namespace)
             for kind, resource_type, namespace in _WATCHED
         }
         self._previous: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind, _, _ in _WATCHED}

@@ -16,21 +16,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from kubectl_clusternet.core.apis.model import ResourceType
-from kubectl_clusternet.core.errors import ApiError, ClusternetError
+from kubectl_clusternet.core.errors import ClusternetError
+from kubectl_clusternet.core.kube.informer import CollectionWatch, namespaced_key
 
 from .metrics import COMMON
 
 __all__ = ["Informer", "WorkQueue", "object_key", "run_workers"]
 
+object_key = namespaced_key
+
 _log = logging.getLogger(__name__)
-
-
-def object_key(obj: dict[str, Any]) -> str:
-    """``namespace/name`` or ``name``, as client-go's MetaNamespaceKeyFunc."""
-    metadata = obj.get("metadata") or {}
-    namespace = metadata.get("namespace")
-    name = str(metadata.get("name") or "")
-    return f"{namespace}/{name}" if namespace else name
 
 
 class WorkQueue:
@@ -146,8 +141,9 @@ async def run_workers(
         queue.close()
 
 
-class Informer:
-    """A cache of one resource type kept current by list+watch; ``on_change(key)`` runs for every change."""
+class Informer(CollectionWatch):
+    """A cache of one resource type (all namespaces, or one) kept current by list+watch, keyed
+    ``namespace/name``; ``on_change(key)`` runs for every change."""
 
     def __init__(
         self,
@@ -158,82 +154,10 @@ class Informer:
         namespace: str | None = None,
         page_size: int = 500,
     ) -> None:
-        self._client = client
-        self._type = resource_type
-        self._on_change = on_change
-        self._namespace = namespace
-        self._page_size = page_size
-        self.cache: dict[str, dict[str, Any]] = {}
-        self.synced = asyncio.Event()
-        self.resource_version = ""
-
-    @property
-    def path(self) -> str:
-        return self._type.collection_path(self._namespace)
-
-    def get(self, key: str) -> dict[str, Any] | None:
-        return self.cache.get(key)
-
-    async def _list(self) -> None:
-        items: list[dict[str, Any]] = []
-        continue_token = ""
-        while True:
-            query = [("limit", str(self._page_size))]
-            if continue_token:
-                query.append(("continue", continue_token))
-            page = await self._client.get(self.path, query=query)
-            items.extend(page.get("items") or [])
-            metadata = page.get("metadata") or {}
-            continue_token = str(metadata.get("continue") or "")
-            if not continue_token:
-                self.resource_version = str(metadata.get("resourceVersion") or "")
-                break
-        fresh = {object_key(item): item for item in items}
-        gone = set(self.cache) - set(fresh)
-        self.cache = fresh
-        for key in [*fresh, *gone]:
-            self._on_change(key)
-
-    async def _watch(self) -> None:
-        query = [("resourceVersion", self.resource_version)]
-        async for event in self._client.watch(self.path, query=query, timeout_seconds=240):
-            kind = event.get("type")
-            obj = event.get("object") or {}
-            version = str((obj.get("metadata") or {}).get("resourceVersion") or "")
-            if version:
-                self.resource_version = version
-            if kind == "BOOKMARK":
-                continue
-            key = object_key(obj)
-            if kind == "DELETED":
-                self.cache.pop(key, None)
-            else:
-                self.cache[key] = obj
-            self._on_change(key)
-
-    async def run(self) -> None:
-        """List, then watch for ever; re-list after 410 Gone or any failure (with a short backoff)."""
-        need_list = True
-        delay = 0.5
-        while True:
-            try:
-                if need_list:
-                    await self._list()
-                    need_list = False
-                    self.synced.set()
-                await self._watch()
-                delay = 0.5
-            except asyncio.CancelledError:
-                raise
-            except ApiError as exc:
-                if exc.status == 410:
-                    _log.info("watch of %s: resourceVersion too old, listing again", self.path)
-                    need_list = True
-                    continue
-                _log.warning("watch of %s failed: %s", self.path, exc)
-                need_list = True
-            except ClusternetError as exc:
-                # A dropped connection: watch again from the last resourceVersion (a 410 will ask for a list).
-                _log.warning("watch of %s interrupted: %s", self.path, exc)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)
+        super().__init__(
+            lambda: client,
+            resource_type.collection_path(namespace),
+            on_change,
+            key=namespaced_key,
+            page_size=page_size,
+        )

@@ -17,7 +17,7 @@ from typing import Any
 from ..errors import ApiError, ClusternetError
 from .aio import AsyncRestClient
 
-__all__ = ["KeyQueue", "CollectionWatch", "NamespaceController"]
+__all__ = ["KeyQueue", "CollectionWatch", "NamespaceController", "name_key", "namespaced_key"]
 
 _log = logging.getLogger(__name__)
 
@@ -76,27 +76,64 @@ class KeyQueue:
         self._timers.clear()
 
 
+def name_key(obj: dict[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("name") or "")
+
+
+def namespaced_key(obj: dict[str, Any]) -> str:
+    """``namespace/name`` or ``name``, as client-go's MetaNamespaceKeyFunc."""
+    metadata = obj.get("metadata") or {}
+    namespace, name = metadata.get("namespace"), str(metadata.get("name") or "")
+    return f"{namespace}/{name}" if namespace else name
+
+
 class CollectionWatch:
-    """Keeps ``cache`` (name → object) equal to a collection in the parent; ``on_change(name)`` per change."""
+    """Keeps ``cache`` (key → object) equal to a collection; ``on_change(key)`` per change.
+
+    Keys are names by default (one namespace); ``key=namespaced_key`` for collections across namespaces.
+    Lists are paged (``page_size`` per request), so a big fleet never needs one huge response.
+    """
 
     def __init__(
-        self, client: Callable[[], AsyncRestClient], path: str, on_change: Callable[[str], None]
+        self,
+        client: Callable[[], AsyncRestClient],
+        path: str,
+        on_change: Callable[[str], None],
+        *,
+        key: Callable[[dict[str, Any]], str] = name_key,
+        page_size: int = 500,
     ) -> None:
         self._client = client
         self.path = path
         self._on_change = on_change
+        self._key = key
+        self._page_size = page_size
         self.cache: dict[str, dict[str, Any]] = {}
         self.synced = asyncio.Event()
         self._resource_version = ""
 
+    def get(self, key: str) -> dict[str, Any] | None:
+        return self.cache.get(key)
+
     async def _list(self) -> None:
-        found = await self._client().get(self.path)
-        items = {str(item["metadata"]["name"]): item for item in found.get("items") or []}
-        self._resource_version = str((found.get("metadata") or {}).get("resourceVersion") or "")
-        gone = set(self.cache) - set(items)
-        self.cache = items
-        for name in [*items, *gone]:
-            self._on_change(name)
+        items: list[dict[str, Any]] = []
+        continue_token = ""
+        while True:
+            query = [("limit", str(self._page_size))]
+            if continue_token:
+                query.append(("continue", continue_token))
+            page = await self._client().get(self.path, query=query)
+            items.extend(page.get("items") or [])
+            metadata = page.get("metadata") or {}
+            continue_token = str(metadata.get("continue") or "")
+            if not continue_token:
+                self._resource_version = str(metadata.get("resourceVersion") or "")
+                break
+        fresh = {self._key(item): item for item in items}
+        gone = set(self.cache) - set(fresh)
+        self.cache = fresh
+        for key in [*fresh, *gone]:
+            self._on_change(key)
 
     async def _watch(self) -> None:
         query = [("resourceVersion", self._resource_version)]
@@ -107,12 +144,12 @@ class CollectionWatch:
                 self._resource_version = str(metadata["resourceVersion"])
             if event.get("type") == "BOOKMARK":
                 continue
-            name = str(metadata.get("name") or "")
+            key = self._key(obj)
             if event.get("type") == "DELETED":
-                self.cache.pop(name, None)
+                self.cache.pop(key, None)
             else:
-                self.cache[name] = obj
-            self._on_change(name)
+                self.cache[key] = obj
+            self._on_change(key)
 
     async def run(self) -> None:
         """List, then watch; list again after 410 Gone or any failure, with a growing pause."""
