@@ -1,9 +1,7 @@
-"""List+watch caches and a deduplicating work queue: the two halves of a level-triggered controller.
-
-An ``Informer`` keeps an up-to-date copy of one kind of object (list once, then watch from the list's
-resourceVersion; a 410 Gone or a broken stream means list again) and reports every key that changed. A
-``WorkQueue`` hands each key to one worker at a time, folds repeated adds into one, and can add a key later
-(the lifecycle controller wakes up exactly at a cluster's grace deadline instead of polling).
+"""The hub's controllers on the shared core pieces: an ``Informer`` per resource type (``core.kube.informer``'s
+list+watch cache, keyed ``namespace/name``), its ``WorkQueue`` (which can add a key later: the lifecycle
+controller wakes up exactly at a cluster's grace deadline instead of polling), and ``run_workers`` with the
+hub's reconcile metrics.
 """
 
 from __future__ import annotations
@@ -11,13 +9,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from kubectl_clusternet.core.apis.model import ResourceType
 from kubectl_clusternet.core.errors import ClusternetError
-from kubectl_clusternet.core.kube.informer import CollectionWatch, namespaced_key
+from kubectl_clusternet.core.kube.informer import CollectionWatch, WorkQueue, namespaced_key
 
 from .metrics import COMMON
 
@@ -26,75 +23,6 @@ __all__ = ["Informer", "WorkQueue", "object_key", "run_workers"]
 object_key = namespaced_key
 
 _log = logging.getLogger(__name__)
-
-
-class WorkQueue:
-    """Keys waiting for reconciliation: each key queued at most once and never processed twice at a time."""
-
-    def __init__(self) -> None:
-        self._queue: asyncio.Queue[str] = asyncio.Queue()
-        self._queued: set[str] = set()
-        self._processing: set[str] = set()
-        self._dirty: set[str] = set()
-        self._timers: dict[str, asyncio.TimerHandle] = {}
-        self._failures: dict[str, int] = {}
-
-    def add(self, key: str) -> None:
-        if key in self._processing:
-            self._dirty.add(key)
-            return
-        if key not in self._queued:
-            self._queued.add(key)
-            self._queue.put_nowait(key)
-
-    def add_after(self, key: str, delay: float) -> None:
-        """Add ``key`` in ``delay`` seconds; an earlier pending timer for the key wins over a later one."""
-        if delay <= 0:
-            self.add(key)
-            return
-        loop = asyncio.get_running_loop()
-        when = loop.time() + delay
-        existing = self._timers.get(key)
-        if existing is not None and not existing.cancelled() and existing.when() <= when:
-            return
-        if existing is not None:
-            existing.cancel()
-
-        def fire() -> None:
-            self._timers.pop(key, None)
-            self.add(key)
-
-        self._timers[key] = loop.call_at(when, fire)
-
-    def retry_later(self, key: str) -> None:
-        """Exponential backoff per key (0.5s doubling to 60s), reset by ``forget``."""
-        failures = self._failures.get(key, 0)
-        self._failures[key] = failures + 1
-        delay = min(60.0, 0.5 * 2**failures) * (1 + random.random() * 0.1)
-        self.add_after(key, delay)
-
-    def forget(self, key: str) -> None:
-        self._failures.pop(key, None)
-
-    async def get(self) -> str:
-        key = await self._queue.get()
-        self._queued.discard(key)
-        self._processing.add(key)
-        return key
-
-    def done(self, key: str) -> None:
-        self._processing.discard(key)
-        if key in self._dirty:
-            self._dirty.discard(key)
-            self.add(key)
-
-    def __len__(self) -> int:
-        return self._queue.qsize()
-
-    def close(self) -> None:
-        for timer in self._timers.values():
-            timer.cancel()
-        self._timers.clear()
 
 
 async def run_workers(

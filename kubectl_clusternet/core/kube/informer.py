@@ -17,43 +17,58 @@ from typing import Any
 from ..errors import ApiError, ClusternetError
 from .aio import AsyncRestClient
 
-__all__ = ["KeyQueue", "CollectionWatch", "NamespaceController", "name_key", "namespaced_key"]
+__all__ = ["WorkQueue", "CollectionWatch", "NamespaceController", "name_key", "namespaced_key"]
 
 _log = logging.getLogger(__name__)
 
 
-class KeyQueue:
-    """Keys to reconcile: each queued at most once, never handed to two workers at a time, retried with
-    per-key exponential backoff (0.5 s doubling to 30 s)."""
+class WorkQueue:
+    """Keys waiting for reconciliation: each queued at most once, never handed to two workers at a time
+    (a key added while it is being processed comes back once that is done), retried with per-key
+    exponential backoff (0.5 s doubling to ``max_delay``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_delay: float = 60.0) -> None:
+        self._max_delay = max_delay
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._queued: set[str] = set()
-        self._busy: set[str] = set()
-        self._again: set[str] = set()
-        self._failures: dict[str, int] = {}
+        self._processing: set[str] = set()
+        self._dirty: set[str] = set()
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._failures: dict[str, int] = {}
 
     def add(self, key: str) -> None:
-        if key in self._busy:
-            self._again.add(key)
-        elif key not in self._queued:
+        if key in self._processing:
+            self._dirty.add(key)
+            return
+        if key not in self._queued:
             self._queued.add(key)
             self._queue.put_nowait(key)
 
-    def retry_later(self, key: str) -> None:
-        failures = self._failures.get(key, 0)
-        self._failures[key] = failures + 1
-        delay = min(30.0, 0.5 * 2**failures) * (1 + random.random() * 0.1)
-        if key in self._timers:
+    def add_after(self, key: str, delay: float) -> None:
+        """Add ``key`` in ``delay`` seconds; an earlier pending timer for the key wins over a later one."""
+        if delay <= 0:
+            self.add(key)
             return
         loop = asyncio.get_running_loop()
+        when = loop.time() + delay
+        existing = self._timers.get(key)
+        if existing is not None and not existing.cancelled() and existing.when() <= when:
+            return
+        if existing is not None:
+            existing.cancel()
 
         def fire() -> None:
             self._timers.pop(key, None)
             self.add(key)
 
-        self._timers[key] = loop.call_later(delay, fire)
+        self._timers[key] = loop.call_at(when, fire)
+
+    def retry_later(self, key: str) -> None:
+        """Exponential backoff per key, reset by ``forget``."""
+        failures = self._failures.get(key, 0)
+        self._failures[key] = failures + 1
+        delay = min(self._max_delay, 0.5 * 2**failures) * (1 + random.random() * 0.1)
+        self.add_after(key, delay)
 
     def forget(self, key: str) -> None:
         self._failures.pop(key, None)
@@ -61,14 +76,17 @@ class KeyQueue:
     async def get(self) -> str:
         key = await self._queue.get()
         self._queued.discard(key)
-        self._busy.add(key)
+        self._processing.add(key)
         return key
 
     def done(self, key: str) -> None:
-        self._busy.discard(key)
-        if key in self._again:
-            self._again.discard(key)
+        self._processing.discard(key)
+        if key in self._dirty:
+            self._dirty.discard(key)
             self.add(key)
+
+    def __len__(self) -> int:
+        return self._queue.qsize()
 
     def close(self) -> None:
         for timer in self._timers.values():
@@ -202,7 +220,7 @@ class NamespaceController:
         self._resync_seconds = resync_seconds
         self._workers = workers
         self._on_reconcile = on_reconcile
-        self.queue = KeyQueue()
+        self.queue = WorkQueue(max_delay=30.0)
         self.watch = CollectionWatch(client, path, self.queue.add)
 
     async def reconcile(self, name: str) -> None:
